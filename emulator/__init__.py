@@ -1,0 +1,1 @@
+"""outbound: run Cloudflare outbound Workers for Sandboxes and Containers locally."""

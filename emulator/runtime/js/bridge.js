@@ -1,0 +1,241 @@
+// The JS end of emulator/runtime/bridge.py: decodes frames from the emulator, runs the named handler with
+// (request, env, ctx), and streams the Response back. No promise returned to Python ever rejects; every
+// failure becomes an ERROR or END frame, so pythonmonkey's unhandled-rejection path (runtime-notes §1.2) is
+// never taken.
+import { host, fromHost } from "./host.js";
+import { Response, responseParts } from "./response.js";
+import { incomingRequest } from "./request.js";
+import { toBytes } from "./body.js";
+import { decodeUtf8, encodeUtf8 } from "./utf8.js";
+import { isContainerClass, registryFor, adoptStaticFields } from "./cloudflare/containers.js";
+import { requireModule } from "./cloudflare/modules.js";
+import { setWorkerEnv } from "./cloudflare/workers.js";
+
+// Frame kinds, shared with bridge.py (class Kind).
+const HEAD = 4;
+const DATA = 5;
+const END = 6;
+const ERROR = 7;
+const RESULT = 11;
+
+let env = {};
+let userModule = null;
+const inflight = new Map(); // request id -> { abort, cancelled }
+
+export function packMeta(meta, body = null) {
+  const json = encodeUtf8(JSON.stringify(meta));
+  const out = new Uint8Array(4 + json.length + (body === null ? 0 : body.byteLength));
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 4);
+  if (body !== null) out.set(body, 4 + json.length);
+  return out;
+}
+
+export function unpackMeta(bytes) {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  const meta = JSON.parse(decodeUtf8(bytes, 4, 4 + length)[0]);
+  return [meta, bytes.subarray(4 + length)];
+}
+
+export function describeError(error) {
+  if (error instanceof Error || (error && typeof error === "object" && "stack" in error)) {
+    return { name: String(error.name ?? "Error"), message: String(error.message ?? ""), stack: String(error.stack ?? "") };
+  }
+  let text;
+  try {
+    text = typeof error === "string" ? error : JSON.stringify(error);
+  } catch {
+    text = String(error);
+  }
+  return { name: "Error", message: `Uncaught ${text}`, stack: "" };
+}
+
+// Evaluates the user's bundle (already compiled into `globalThis.__outbound_load` by Python) and returns
+// the load report: its exports, the Container classes, and the #247 class fields it adopted.
+export function loadModule(payload) {
+  try {
+    const [options] = unpackMeta(fromHost(payload));
+    return packMeta({ ok: evaluateModule(options) });
+  } catch (error) {
+    return packMeta({ error: describeError(error) });
+  }
+}
+
+function evaluateModule(options) {
+  env = options.env ?? {};
+  setWorkerEnv(env);
+  const load = globalThis.__outbound_load;
+  delete globalThis.__outbound_load;
+  userModule = load(requireModule);
+  const exports = {};
+  const classes = {};
+  for (const name of Object.keys(userModule)) {
+    const value = userModule[name];
+    exports[name] = typeof value === "function" ? "function" : value === null ? "null" : typeof value;
+    if (isContainerClass(value)) {
+      classes[name] = { className: value.name, staticFields: adoptStaticFields(value) };
+    }
+  }
+  return { exports, classes };
+}
+
+// The DO-instance view of one sandbox: construct the class as production would for that id and read the
+// instance properties the egress logic uses, plus the class-level registry's keys (in insertion order).
+function describe({ exportName, sandbox, containerId }) {
+  const cls = userModule[exportName];
+  if (!isContainerClass(cls)) {
+    throw new Error(`export "${exportName}" is not a class extending Container or Sandbox`);
+  }
+  const id = { toString: () => containerId, name: sandbox, equals: (other) => String(other) === containerId };
+  const storage = new Map();
+  const ctx = {
+    id,
+    storage: {
+      get: async (key) => storage.get(key),
+      put: async (key, value) => void storage.set(key, value),
+      delete: async (key) => storage.delete(key),
+      kv: { get: (key) => storage.get(key), put: (key, value) => void storage.set(key, value), delete: (key) => storage.delete(key) },
+    },
+    blockConcurrencyWhile: async (fn) => fn(),
+    waitUntil: () => {},
+    container: undefined,
+    exports: { ContainerProxy: userModule.ContainerProxy },
+  };
+  const instance = new cls(ctx, env);
+  const registry = registryFor(cls.name);
+  return {
+    className: cls.name,
+    enableInternet: instance.enableInternet,
+    interceptHttps: instance.interceptHttps,
+    allowedHosts: instance.allowedHosts,
+    deniedHosts: instance.deniedHosts,
+    handlerNames: Object.keys(registry.handlers),
+    byHostPatterns: Object.keys(registry.byHost),
+    hasContainerProxy: typeof userModule.ContainerProxy === "function",
+  };
+}
+
+const CALLS = {
+  describe,
+  // Runs `exports[name][key](...args)` and returns its (awaited) JSON value: the test harness uses it.
+  async callExport({ name, key, args }) {
+    const target = userModule[name];
+    return await target[key](...(args ?? []));
+  },
+};
+
+export async function call(id, payload) {
+  let reply;
+  try {
+    const [{ fn, args }] = unpackMeta(fromHost(payload));
+    const value = await CALLS[fn](args);
+    reply = { ok: value === undefined ? null : value };
+  } catch (error) {
+    reply = { error: describeError(error) };
+  }
+  let bytes;
+  try {
+    bytes = packMeta(reply);
+  } catch (error) {
+    bytes = packMeta({ error: describeError(error) });
+  }
+  host.emit(RESULT, id, bytes);
+}
+
+function lookupHandler(meta) {
+  const registry = registryFor(meta.c);
+  if (meta.k === "b") {
+    const handler = registry.byHost[meta.n];
+    if (typeof handler !== "function") throw new Error(`outboundByHost["${meta.n}"] of ${meta.c} is not a function`);
+    return (request, ctx) => handler(request, env, ctx);
+  }
+  const handlers = registry.handlers;
+  if (typeof handlers[meta.n] !== "function") throw new Error(`outboundHandlers.${meta.n} of ${meta.c} is not a function`);
+  return (request, ctx) => handlers[meta.n](request, env, ctx);
+}
+
+function handlerContext(meta) {
+  const ctx = { containerId: meta.ctx.containerId, className: meta.ctx.className };
+  // A handler chosen at runtime always gets a `params` key, undefined when none was given (contract §1.7).
+  if (meta.p === 1) ctx.params = undefined;
+  else if (meta.p === 2) ctx.params = meta.pv;
+  return ctx;
+}
+
+export async function dispatch(id, payload) {
+  const entry = { abort: null, cancelled: false };
+  inflight.set(id, entry);
+  try {
+    const [meta, body] = unpackMeta(fromHost(payload));
+    const [request, abort] = incomingRequest(meta.m, meta.u, meta.h, meta.b ? body : null, meta.cf);
+    entry.abort = abort;
+    let response;
+    try {
+      const run = lookupHandler(meta);
+      await null; // a handler that throws synchronously takes the same path as one that rejects
+      response = await run(request, handlerContext(meta));
+    } catch (error) {
+      host.emit(ERROR, id, packMeta({ kind: "exception", error: describeError(error) }));
+      return;
+    }
+    if (!(response instanceof Response)) {
+      const error = new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
+      host.emit(ERROR, id, packMeta({ kind: "not-response", error: describeError(error), got: typeName(response) }));
+      return;
+    }
+    await sendResponse(id, response, entry);
+  } catch (error) {
+    host.emit(ERROR, id, packMeta({ kind: "internal", error: describeError(error) }));
+  } finally {
+    inflight.delete(id);
+  }
+}
+
+function typeName(value) {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return value.constructor?.name ?? "Object";
+}
+
+async function sendResponse(id, response, entry) {
+  const { status, statusText, headers, body } = responseParts(response);
+  const head = { s: status, t: statusText, h: headers };
+  if (body === null) {
+    host.emit(HEAD, id, packMeta({ ...head, end: true }));
+    return;
+  }
+  if (body.used || (body.stream !== null && body.stream._disturbed)) {
+    const error = new TypeError("The Response body has already been used, so it cannot be returned.");
+    host.emit(ERROR, id, packMeta({ kind: "exception", error: describeError(error) }));
+    return;
+  }
+  if (body.stream === null) {
+    host.emit(HEAD, id, packMeta({ ...head, end: true }, body.source));
+    return;
+  }
+  host.emit(HEAD, id, packMeta({ ...head, end: false }));
+  const reader = body.stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (entry.cancelled) {
+        await reader.cancel();
+        break;
+      }
+      const chunk = toBytes(value);
+      if (chunk.byteLength === 0) continue;
+      if (host.emit(DATA, id, chunk) <= 0) await host.drain(id);
+    }
+    host.emit(END, id, packMeta({}));
+  } catch (error) {
+    host.emit(END, id, packMeta({ error: describeError(error) }));
+  }
+}
+
+export function cancel(id) {
+  const entry = inflight.get(id);
+  if (entry === undefined) return;
+  entry.cancelled = true;
+  entry.abort?.();
+}

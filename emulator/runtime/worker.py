@@ -1,0 +1,290 @@
+"""A JS worker process: one SpiderMonkey (pythonmonkey) running the Workers runtime and one user bundle.
+
+The emulator starts these with ``python -m emulator.runtime.worker FD`` and talks to them over the socket FD
+in frames (``bridge.py``). Handlers run here, never in the proxy's process, because pythonmonkey cannot be
+interrupted, runs only on the thread that imported it, can crash the process, and leaks (runtime-notes §1):
+a worker can be killed and replaced without the emulator noticing more than a failed request.
+
+Python's part of the worker is small: frame I/O, the host functions the JS runtime calls (``Host``), and the
+``contextvars`` variable that tells which request a ``console.log`` belongs to. asyncio copies the context
+into every callback it schedules, and pythonmonkey schedules every promise job through asyncio, so the
+request id set around ``dispatch`` follows that request's continuations, timers and fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from emulator.runtime import leakfix
+from emulator.runtime.host import crypto as host_crypto
+from emulator.runtime.host.fetch import FetchHost
+from emulator.runtime.bridge import RESPONSE_WINDOW_BYTES, FrameReader, Kind, encode_frame, pack_meta, unpack_meta
+
+CURRENT_REQUEST: contextvars.ContextVar[int] = contextvars.ContextVar("outbound_request", default=0)
+
+BEAT_INTERVAL_S = 0.1
+BUNDLE_FILENAME = "outbound:bundle.js"
+RUNTIME_FILENAME = "outbound:runtime.js"
+
+
+class Host:
+    """The functions ``js/host.js`` calls. Arguments and results are numbers and bytes only."""
+
+    def __init__(self, channel: Channel, options: dict[str, Any]) -> None:
+        self._channel = channel
+        self.fetcher = FetchHost(options.get("upstream", {}))
+        self._loop = asyncio.get_running_loop()
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self.fire_timer: Any = None  # set once the runtime is loaded
+
+    def as_js_object(self) -> dict[str, Any]:
+        return {
+            "emit": self.emit,
+            "drain": self.drain,
+            "log": self.log,
+            "timerSet": self.timer_set,
+            "timerClear": self.timer_clear,
+            "random": self.random,
+            "crypto": self.crypto,
+            "fetch": self.fetch,
+            "fetchRead": self.fetch_read,
+            "fetchCancel": self.fetch_cancel,
+        }
+
+    def emit(self, kind: float, ident: float, data: Any) -> float:
+        # ``data`` is a memoryview into JS memory that does not keep it alive: copy before anything else runs.
+        return float(self._channel.emit(Kind(int(kind)), int(ident), bytes(data)))
+
+    def drain(self, ident: float) -> asyncio.Future[None]:
+        return self._channel.wait_for_credit(int(ident))
+
+    def log(self, level: float, message: Any) -> None:
+        self._channel.send(Kind.LOG, CURRENT_REQUEST.get(), bytes([int(level)]) + bytes(message))
+
+    def timer_set(self, ident: float, delay_ms: float) -> None:
+        key = int(ident)
+        self._timers[key] = self._loop.call_later(max(delay_ms, 0.0) / 1000, self._fire, key)
+
+    def timer_clear(self, ident: float) -> None:
+        handle = self._timers.pop(int(ident), None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, key: int) -> None:
+        self._timers.pop(key, None)
+        self.fire_timer(key)
+
+    def random(self, count: float) -> bytes:
+        return os.urandom(int(count))
+
+    def crypto(self, payload: Any) -> asyncio.Task[bytes]:
+        return asyncio.ensure_future(host_crypto.run(bytes(payload)))
+
+    def fetch(self, payload: Any) -> asyncio.Task[bytes]:
+        return asyncio.ensure_future(self.fetcher.fetch(bytes(payload)))
+
+    def fetch_read(self, ident: float) -> asyncio.Task[bytes | None]:
+        return asyncio.ensure_future(self.fetcher.read(int(ident)))
+
+    def fetch_cancel(self, ident: float) -> None:
+        self.fetcher.cancel(int(ident))
+
+
+class Channel(asyncio.Protocol):
+    """The worker's end of the socket: frames in, frames out, and per-response send windows."""
+
+    def __init__(self) -> None:
+        self._reader = FrameReader()
+        self._transport: asyncio.Transport | None = None
+        self._windows: dict[int, int] = {}
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self.inflight = 0
+        self.frames: asyncio.Queue[tuple[Kind, int, bytes]] = asyncio.Queue()
+        self.on_frame: Any = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        for kind, ident, payload in self._reader.feed(data):
+            if kind is Kind.CREDIT:
+                self._credit(ident, int.from_bytes(payload, "little"))
+            elif self.on_frame is not None:
+                self.on_frame(kind, ident, payload)
+            else:
+                self.frames.put_nowait((kind, ident, payload))
+
+    def send(self, kind: Kind, ident: int, payload: bytes = b"") -> None:
+        assert self._transport is not None
+        self._transport.write(encode_frame(kind, ident, payload))
+
+    def emit(self, kind: Kind, ident: int, payload: bytes) -> int:
+        """Send one frame produced by JS; returns how many more body bytes this response may send."""
+        self.send(kind, ident, payload)
+        if kind is Kind.DATA:
+            left = self._windows.get(ident, RESPONSE_WINDOW_BYTES) - len(payload)
+            self._windows[ident] = left
+            return left
+        if kind is Kind.ERROR or kind is Kind.END or (kind is Kind.HEAD and _head_ends(payload)):
+            self._finish(ident)
+        return RESPONSE_WINDOW_BYTES
+
+    def wait_for_credit(self, ident: int) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        if self._windows.get(ident, RESPONSE_WINDOW_BYTES) > 0:
+            future.set_result(None)
+        else:
+            self._waiting[ident] = future
+        return future
+
+    def _credit(self, ident: int, amount: int) -> None:
+        if ident not in self._windows:
+            return
+        self._windows[ident] += amount
+        if self._windows[ident] > 0:
+            waiter = self._waiting.pop(ident, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _finish(self, ident: int) -> None:
+        self.inflight -= 1
+        self._windows.pop(ident, None)
+        waiter = self._waiting.pop(ident, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+_HEAD_ENDS = b',"end":true}'
+
+
+def _head_ends(payload: bytes) -> bool:
+    # A HEAD whose meta ends with "end":true carries the whole body (js/bridge.js puts that key last).
+    end = 4 + int.from_bytes(payload[:4], "little")
+    return payload[end - len(_HEAD_ENDS) : end] == _HEAD_ENDS
+
+
+async def serve(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    leakfix.install(loop)
+    sock = socket.socket(fileno=fd)
+    _, channel = await loop.create_unix_connection(Channel, sock=sock)
+    kind, _, payload = await channel.frames.get()
+    if kind is not Kind.INIT:
+        raise RuntimeError(f"expected INIT from the emulator, got {kind.name}")
+    options = json.loads(payload)
+
+    import pythonmonkey as pm  # noqa: PLC0415 - imported here, on the loop's thread, after the fork
+
+    host = Host(channel, options)
+    pm.globalThis["__outbound_host"] = host.as_js_object()
+    pm.eval(Path(options["runtime"]).read_text(), {"filename": RUNTIME_FILENAME})
+    runtime = pm.globalThis["__outbound_runtime"]
+    pm.eval("delete globalThis.__outbound_runtime")
+    host.fire_timer = runtime["fireTimer"]
+    loop.set_exception_handler(_uncaught_handler(channel))
+
+    try:
+        pm.eval(Path(options["bundle"]).read_text(), {"filename": BUNDLE_FILENAME})
+    except pm.SpiderMonkeyError as error:
+        channel.send(Kind.FATAL, 0, pack_meta({"phase": "evaluate", "message": str(error)}))
+        await channel.closed
+        return
+    report = bytes(runtime["loadModule"](pack_meta({"env": options.get("env", {})})))
+    loaded, _ = unpack_meta(report)
+    channel.send(Kind.READY if "ok" in loaded else Kind.FATAL, 0, report)
+    if "ok" not in loaded:
+        await channel.closed
+        return
+
+    dispatch, call, cancel = runtime["dispatch"], runtime["call"], runtime["cancel"]
+
+    def on_frame(kind: Kind, ident: int, payload: bytes) -> None:
+        if kind is Kind.REQUEST:
+            channel.inflight += 1
+            context = contextvars.copy_context()
+            context.run(_run_in_context, dispatch, ident, payload)
+        elif kind is Kind.CALL:
+            contextvars.copy_context().run(_run_in_context, call, ident, payload)
+        elif kind is Kind.CANCEL:
+            cancel(ident)
+
+    channel.on_frame = on_frame
+    while not channel.frames.empty():
+        on_frame(*channel.frames.get_nowait())
+    beat = _start_heartbeat(loop, channel)
+    try:
+        await channel.closed
+    finally:
+        beat.cancel()
+        await host.fetcher.close()
+
+
+def _run_in_context(function: Any, ident: int, payload: bytes) -> None:
+    CURRENT_REQUEST.set(ident)
+    function(ident, payload)
+
+
+def _start_heartbeat(loop: asyncio.AbstractEventLoop, channel: Channel) -> asyncio.TimerHandle:
+    # While requests are in flight, a BEAT every 100 ms says the loop still turns; a handler spinning in
+    # synchronous JS stops them and the pool's supervisor kills this process (pythonmonkey has no interrupt).
+    handle: asyncio.TimerHandle
+
+    def beat() -> None:
+        nonlocal handle
+        if channel.inflight > 0:
+            channel.send(Kind.BEAT, 0)
+        handle = loop.call_later(BEAT_INTERVAL_S, beat)
+
+    handle = loop.call_later(BEAT_INTERVAL_S, beat)
+    return handle
+
+
+def _uncaught_handler(channel: Channel) -> Any:
+    # Installed so that pythonmonkey's default (which calls pm.stop() and cancels every JS timer, runtime-notes
+    # §1.2) never runs. pythonmonkey turns *every* promise rejected before a handler is attached into a Python
+    # future that asyncio reports as "never retrieved" on collection, including the rejection of an async
+    # handler that throws before its first await and is awaited a moment later. Reporting those would flood
+    # the log with false "Uncaught (in promise)" lines, so they are dropped; other loop errors are logged.
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == "Future exception was never retrieved":
+            return
+        error = context.get("exception")
+        message = str(error) if error is not None else str(context.get("message", "unknown error"))
+        channel.send(Kind.LOG, CURRENT_REQUEST.get(), bytes([4]) + f"outbound worker: {message}".encode())
+
+    return handle
+
+
+def _die_with_parent() -> None:
+    # If the emulator is killed, its workers must not linger holding ports or memory.
+    PR_SET_PDEATHSIG = 1
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the emulator's to handle
+    _die_with_parent()
+    asyncio.run(serve(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
