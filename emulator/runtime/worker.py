@@ -26,6 +26,7 @@ from typing import Any
 
 from emulator.runtime import leakfix
 from emulator.runtime.host import crypto as host_crypto
+from emulator.runtime.host.compression import Codecs
 from emulator.runtime.host.fetch import FetchHost
 from emulator.runtime.bridge import RESPONSE_WINDOW_BYTES, FrameReader, Kind, encode_frame, pack_meta, unpack_meta
 
@@ -42,6 +43,7 @@ class Host:
     def __init__(self, channel: Channel, options: dict[str, Any]) -> None:
         self._channel = channel
         self.fetcher = FetchHost(options.get("upstream", {}))
+        self.codecs = Codecs()
         self._loop = asyncio.get_running_loop()
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self.fire_timer: Any = None  # set once the runtime is loaded
@@ -58,6 +60,9 @@ class Host:
             "fetch": self.fetch,
             "fetchRead": self.fetch_read,
             "fetchCancel": self.fetch_cancel,
+            "zlibOpen": self.zlib_open,
+            "zlibWrite": self.zlib_write,
+            "zlibClose": self.zlib_close,
         }
 
     def emit(self, kind: float, ident: float, data: Any) -> float:
@@ -97,6 +102,15 @@ class Host:
 
     def fetch_cancel(self, ident: float) -> None:
         self.fetcher.cancel(int(ident))
+
+    def zlib_open(self, mode: float, fmt: float) -> float:
+        return float(self.codecs.open(int(mode), int(fmt)))
+
+    def zlib_write(self, handle: float, data: Any) -> bytes:
+        return self.codecs.write(int(handle), bytes(data))
+
+    def zlib_close(self, handle: float) -> bytes:
+        return self.codecs.close(int(handle))
 
 
 class Channel(asyncio.Protocol):

@@ -36,3 +36,6 @@ export class Crypto {
 }
 
 export const crypto = new Crypto();
+
+// The globals this family adds (js/index.js installs them).
+export const CRYPTO_GLOBALS = { crypto, Crypto };

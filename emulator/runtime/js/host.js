@@ -12,6 +12,9 @@
 //   fetch(bytes) -> Promise<bytes>           start an outbound fetch; resolves with the response head
 //   fetchRead(id) -> Promise<bytes|null>     next chunk of a fetched body, null at the end
 //   fetchCancel(id)                          abandon a fetched body or an in-flight fetch
+//   zlibOpen(mode, format) -> handle         mode 0 compress / 1 decompress; format 0 gzip, 1 deflate, 2 deflate-raw
+//   zlibWrite(handle, bytes) -> bytes        output produced so far
+//   zlibClose(handle) -> bytes               the rest of the output; throws on truncated compressed input
 export const host = globalThis.__outbound_host;
 delete globalThis.__outbound_host;
 if (host === undefined) {

@@ -5,7 +5,7 @@ import { AbortController, AbortSignal } from "./abort.js";
 import { Blob, File } from "./blob.js";
 import { call, cancel, dispatch, loadModule } from "./bridge.js";
 import { console } from "./console.js";
-import { crypto, Crypto } from "./crypto.js";
+import { CRYPTO_GLOBALS } from "./crypto.js";
 import { atob, btoa, TextDecoder, TextEncoder } from "./encoding.js";
 import { CustomEvent, DOMException, Event, EventTarget } from "./events.js";
 import { FormData } from "./formdata.js";
@@ -35,9 +35,10 @@ const navigator = { userAgent: "Cloudflare-Workers", hardwareConcurrency: 1, lan
 
 const globals = {
   AbortController, AbortSignal, Blob, File, CustomEvent, DOMException, Event, EventTarget, FormData, Headers,
-  Request, Response, TextDecoder, TextEncoder, Crypto, crypto, console, atob, btoa, fetch, structuredClone,
+  Request, Response, TextDecoder, TextEncoder, console, atob, btoa, fetch, structuredClone,
   setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask, performance, navigator,
   ...streams.STREAM_GLOBALS,
+  ...CRYPTO_GLOBALS,
 };
 for (const [name, value] of Object.entries(globals)) {
   Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
