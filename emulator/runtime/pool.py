@@ -57,7 +57,8 @@ class HandlerCall:
     kind: str  # "byHost" (a static outboundByHost entry) or "handler" (an outboundHandlers entry)
     key: str  # the host pattern or the handler name
     container_id: str
-    params_given: bool = False  # runtime-selected handlers always have a `params` key, maybe undefined
+    runtime: bool = False  # chosen by a runtime override: ctx always gets a `params` key (contract §1.7)
+    params_given: bool = False  # False leaves ctx.params undefined
     params: Any = None
     label: str = ""  # how logs name this handler, e.g. 'outboundByHost["github.com"]'
 
@@ -418,16 +419,22 @@ class EnginePool:
         try:
             report = await asyncio.wait_for(asyncio.shield(worker.ready), self.limits.startup_timeout_s)
         except (TimeoutError, WorkerLost) as error:
-            worker.kill("startup")
+            await self._discard(worker, "startup")
             raise ModuleLoadError(f"a JS worker did not start within {self.limits.startup_timeout_s:g} s") from error
         if report.get("fatal") or "error" in report:
-            worker.kill("load failed")
+            await self._discard(worker, "load failed")
             error = report.get("error") or {"name": "Error", "message": report.get("message", "unknown")}
             raise ModuleLoadError(f"{error.get('name')}: {error.get('message')}", error=error)
         self.report = report.get("ok", {})
         worker.idle_rss = worker.rss_bytes()
         worker.last_beat = time.monotonic()
         self.workers.append(worker)
+
+    async def _discard(self, worker: _Worker, reason: str) -> None:
+        worker.kill(reason)
+        if worker.process is not None:
+            await worker.process.wait()
+        await asyncio.sleep(0)  # let the transport deliver connection_lost and close its socket
 
     def _replace(self) -> None:
         if self._closed:
@@ -525,13 +532,13 @@ class EnginePool:
             "k": "b" if call.kind == "byHost" else "h",
             "n": call.key,
             "ctx": {"containerId": call.container_id, "className": call.class_name},
-            "p": (2 if call.params is not None else 1) if call.params_given else 0,
+            "p": (2 if call.params_given else 1) if call.runtime else 0,
             "m": request.method,
             "u": request.url,
             "h": request.headers,
             "b": request.body is not None,
         }
-        if call.params_given and call.params is not None:
+        if call.runtime and call.params_given:
             meta["pv"] = call.params
         worker.send(Kind.REQUEST, ident, pack_meta(meta, request.body or b""))
         if worker.requests >= self.limits.max_requests:

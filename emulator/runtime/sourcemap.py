@@ -185,3 +185,35 @@ def _display(position: Position, root: Path | None) -> str:
 
 def display_position(position: Position, root: Path | None) -> str:
     return _display(position, root)
+
+
+class StackMapper:
+    """Turns JS stacks from a bundle into the user's file:line:column, relative to the project folder."""
+
+    def __init__(self, sourcemap: SourceMap | None, bundle_filename: str, root: Path | None) -> None:
+        self._map = sourcemap
+        self._file = bundle_filename
+        self._root = root
+
+    def innermost(self, stack: str) -> str | None:
+        position = first_user_position(stack, self._file, self._map)
+        return display_position(position, self._root) if position else None
+
+    def frames(self, stack: str) -> list[str]:
+        return map_stack(stack, self._file, self._map, display=self._root)
+
+    def code_frame(self, stack: str) -> str:
+        position = first_user_position(stack, self._file, self._map)
+        if position is None or self._map is None:
+            return ""
+        return self._map.code_frame(position)
+
+    def describe(self, error: dict[str, str]) -> str:
+        """``TypeError: boom`` with mapped frames and a code frame, for logs."""
+        stack = error.get("stack", "")
+        lines = [f"{error.get('name', 'Error')}: {error.get('message', '')}"]
+        lines += [f"    {frame}" for frame in self.frames(stack)]
+        frame = self.code_frame(stack)
+        if frame:
+            lines.append(frame)
+        return "\n".join(lines)

@@ -109,8 +109,9 @@ function describe({ exportName, sandbox, containerId }) {
     interceptHttps: instance.interceptHttps,
     allowedHosts: instance.allowedHosts,
     deniedHosts: instance.deniedHosts,
-    handlerNames: Object.keys(registry.handlers),
-    byHostPatterns: Object.keys(registry.byHost),
+    handlerNames: registry.handlers === undefined ? null : Object.keys(registry.handlers),
+    byHostPatterns: registry.byHost === undefined || registry.byHost === null ? null : Object.keys(registry.byHost),
+    defaultHandler: registry.defaultHandler ?? null,
     hasContainerProxy: typeof userModule.ContainerProxy === "function",
   };
 }
@@ -145,11 +146,11 @@ export async function call(id, payload) {
 function lookupHandler(meta) {
   const registry = registryFor(meta.c);
   if (meta.k === "b") {
-    const handler = registry.byHost[meta.n];
+    const handler = registry.byHost?.[meta.n];
     if (typeof handler !== "function") throw new Error(`outboundByHost["${meta.n}"] of ${meta.c} is not a function`);
     return (request, ctx) => handler(request, env, ctx);
   }
-  const handlers = registry.handlers;
+  const handlers = registry.handlers ?? {};
   if (typeof handlers[meta.n] !== "function") throw new Error(`outboundHandlers.${meta.n} of ${meta.c} is not a function`);
   return (request, ctx) => handlers[meta.n](request, env, ctx);
 }

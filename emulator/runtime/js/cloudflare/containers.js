@@ -86,10 +86,12 @@ export function isContainerClass(value) {
   return typeof value === "function" && (value === Container || value.prototype instanceof Container);
 }
 
+// What the registries hold for one class name; undefined where nothing was ever assigned.
 export function registryFor(className) {
   return {
-    handlers: outboundHandlersRegistry.get(className) ?? {},
-    byHost: outboundByHostRegistry.get(className) ?? {},
+    handlers: outboundHandlersRegistry.get(className),
+    byHost: outboundByHostRegistry.get(className),
+    defaultHandler: defaultOutboundHandlerNameRegistry.get(className),
   };
 }
 

@@ -1,0 +1,131 @@
+"""Containment: a handler that throws, spins, hangs, allocates without bound or crashes its worker costs
+that request a clear error and nothing else (issue 2 part 6)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from emulator.runtime.bundle import build_handler, build_runtime
+from emulator.runtime.pool import (
+    EnginePool,
+    HandlerCall,
+    HandlerException,
+    HandlerRequest,
+    HandlerReturnedNonResponse,
+    HandlerTimeout,
+    Limits,
+    ModuleLoadError,
+    WorkerLost,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ROOT / "fixtures" / "handlers" / "conformance"
+REQUEST = HandlerRequest("GET", "http://example.com/", (("host", "example.com"),), None)
+LIMITS = Limits(cpu_ms=600, memory_mib=96, response_timeout_s=1.5)
+
+
+def faulty(name: str) -> HandlerCall:
+    return HandlerCall("Faulty", "handler", name, "ab" * 32, runtime=True)
+
+
+@pytest.fixture(scope="module")
+async def pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EnginePool]:
+    out = tmp_path_factory.mktemp("pool")
+    runtime = await build_runtime(out)
+    bundle = await build_handler(PROJECT / "src" / "index.ts", PROJECT, out)
+    async with EnginePool(runtime_path=runtime, bundle_path=bundle.path, env={}, size=2, limits=LIMITS) as started:
+        yield started
+
+
+async def answer(pool: EnginePool) -> int:
+    response = await pool.run(faulty("fine"), REQUEST)
+    await response.body.read()
+    return response.status
+
+
+async def wait_for_workers(pool: EnginePool, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len([w for w in pool.workers if not w.retiring]) < count:
+        assert time.monotonic() < deadline, "the pool did not replace its worker"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_throwing_handler_fails_only_its_request(pool: EnginePool) -> None:
+    with pytest.raises(HandlerException) as raised:
+        await pool.run(faulty("throws"), REQUEST)
+    assert str(raised.value) == "TypeError: handler exploded"
+    assert "outbound:bundle.js" in raised.value.stack
+    with pytest.raises(HandlerException, match="Error: async explosion"):
+        await pool.run(faulty("rejects"), REQUEST)
+    assert await answer(pool) == 200
+
+
+async def test_a_non_response_is_reported_as_workerd_does(pool: EnginePool) -> None:
+    with pytest.raises(HandlerReturnedNonResponse) as raised:
+        await pool.run(faulty("notResponse"), REQUEST)
+    assert str(raised.value) == (
+        "TypeError: Incorrect type for Promise: the Promise did not resolve to 'Response'. (got string)"
+    )
+
+
+async def test_a_spinning_handler_is_killed_and_the_pool_keeps_serving(pool: EnginePool) -> None:
+    spinning = asyncio.create_task(pool.run(faulty("spins"), REQUEST))
+    await asyncio.sleep(0.05)
+    # the other worker answers while the first one spins
+    assert await answer(pool) == 200
+    with pytest.raises(WorkerLost) as raised:
+        await spinning
+    assert raised.value.reason == "cpu"
+    assert "more than 600 ms" in str(raised.value)
+    await wait_for_workers(pool, 2)
+    assert await answer(pool) == 200
+
+
+async def test_a_hanging_handler_times_out_and_its_worker_is_retired(pool: EnginePool) -> None:
+    before = {w.number for w in pool.workers}
+    started = time.monotonic()
+    with pytest.raises(HandlerTimeout, match="within 1.5 s"):
+        await pool.run(faulty("hangs"), REQUEST)
+    assert 1.4 < time.monotonic() - started < 3
+    await wait_for_workers(pool, 2)
+    assert {w.number for w in pool.workers if not w.retiring} != before
+    assert await answer(pool) == 200
+
+
+async def test_unbounded_allocation_is_killed_at_the_memory_limit(pool: EnginePool) -> None:
+    with pytest.raises(WorkerLost) as raised:
+        await pool.run(faulty("hogs"), REQUEST)
+    assert raised.value.reason in {"memory", "cpu"}
+    await wait_for_workers(pool, 2)
+    assert await answer(pool) == 200
+
+
+async def test_a_crashed_worker_is_replaced(pool: EnginePool) -> None:
+    hanging = asyncio.create_task(pool.run(faulty("hangs"), REQUEST))
+    await asyncio.sleep(0.1)
+    victim = next(w for w in pool.workers if w.exchanges)
+    assert victim.process is not None
+    os.kill(victim.process.pid, signal.SIGKILL)  # SpiderMonkey handles SIGSEGV itself
+    with pytest.raises(WorkerLost) as raised:
+        await hanging
+    assert raised.value.reason == "crash"
+    await wait_for_workers(pool, 2)
+    assert await answer(pool) == 200
+
+
+async def test_module_that_throws_at_load_does_not_start(tmp_path: Path) -> None:
+    broken = ROOT / "fixtures" / "broken"
+    runtime = await build_runtime(tmp_path)
+    bundle = await build_handler(broken / "throws-at-load.ts", broken, tmp_path)
+    pool = EnginePool(runtime_path=runtime, bundle_path=bundle.path, env={}, size=1)
+    with pytest.raises(ModuleLoadError) as raised:
+        await pool.start()
+    assert str(raised.value) == "TypeError: can't access property \"hosts\", settings is undefined"
+    assert "outbound:bundle.js" in raised.value.error["stack"]
