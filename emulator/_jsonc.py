@@ -18,6 +18,7 @@ Where a key repeats, the last value wins, as in a JS object. Errors are `JSONCEr
 
 from __future__ import annotations
 
+import json
 from typing import TypeAlias
 
 __all__ = ["JSONCError", "JSONValue", "parse_jsonc"]
@@ -82,7 +83,7 @@ class _Parser:
             return self.parse_object()
         if token == "[":
             return self.parse_array()
-        value = _LITERALS[token] if token in _LITERALS else self.value
+        value = _LITERALS.get(token, self.value)
         self.advance()
         return value
 
@@ -197,8 +198,12 @@ class _Parser:
         if word in _LITERALS:
             self.pos = end
             return word
-        hint = "strings need double quotes" if word[0] in "'`" else "values are strings in double quotes, numbers, true, false or null"
-        raise self.error(f'unexpected "{word}"; {hint}', pos)
+        hint = (
+            "strings need double quotes"
+            if word[0] in "'`"
+            else "values are strings in double quotes, numbers, true, false or null"
+        )
+        raise self.error(f"unexpected {json.dumps(word, ensure_ascii=False)}; {hint}", pos)
 
     def scan_number(self, pos: int) -> int | float:
         text = self.text
@@ -212,7 +217,7 @@ class _Parser:
         is_integer = True
         if end < len(text) and text[end] == ".":
             if end + 1 >= len(text) or not _is_digit(text[end + 1]):
-                raise self.error(f'incomplete number "{text[pos:end + 1]}"; add digits after the "."', pos)
+                raise self.error(f'incomplete number "{text[pos : end + 1]}"; add digits after the "."', pos)
             end = self.skip_digits(end + 1)
             is_integer = False
         if end < len(text) and text[end] in "eE":

@@ -35,9 +35,9 @@ from emulator.errors import ConfigError
 
 __all__ = [
     "CONFIG_NAMES",
+    "ENTRY_SUFFIXES",
     "ContainerConfig",
     "DurableObjectBinding",
-    "ENTRY_SUFFIXES",
     "JSONValue",
     "KVNamespaceConfig",
     "R2BucketConfig",
@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # findWranglerConfig: each name is searched for up the whole folder chain before the next name,
 # so a wrangler.json in a parent folder beats a wrangler.jsonc beside you.
@@ -75,7 +76,9 @@ _UNSUPPORTED_BOMS = (
 # workers-utils validation-helpers.ts `isValidName` and validation.ts `isValidR2BucketName`.
 _WORKER_NAME = re.compile(r"^$|^[a-z0-9_][a-z0-9\-_]*$")
 _R2_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_TOML_ERROR = re.compile(r"^(?P<reason>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$")
+_TOML_ERROR = re.compile(
+    r"^(?P<reason>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$"
+)
 
 
 # -- the typed view -----------------------------------------------------------------------------
@@ -221,7 +224,9 @@ def config_for_entry(
     if not entry.is_file():
         raise ConfigError(f"entry {_display(entry)} does not exist; pass the Worker's entry module")
     if entry.suffix not in ENTRY_SUFFIXES:
-        raise ConfigError(f"entry {_display(entry)} is not a {', '.join(ENTRY_SUFFIXES)} file")
+        raise ConfigError(
+            f"entry {_display(entry)} is not a Worker module ({', '.join(ENTRY_SUFFIXES)}); pass the entry file"
+        )
     config_path = find_config(entry.parent)
     if config_path is not None:
         project = _read_project(config_path, env, environ)
@@ -271,6 +276,7 @@ def _entry_only_config(entry: Path, env: str | None, environ: Mapping[str, str] 
         kv_namespaces=(),
         r2_buckets=(),
         secrets_store_secrets=(),
+        env=env or None,
         secrets_candidates=secrets.candidates,
     )
 
@@ -339,22 +345,22 @@ def _read_project(path: Path, env: str | None, environ: Mapping[str, str] | None
     path = _absolute(path)
     key = _Key(_display(path), toml=path.suffix == ".toml")
     raw = _parse_file(path, key)
-    top = _read_environment(raw, key, parent=None, env_name=None)
+    top = _read_environment(raw, key)
     selected = env if env is not None else _environ(environ).get(ENV_VARIABLE)
     config_env = selected or None  # wrangler `if (envName)`: --env "" means the top level
     environment = top
     if config_env is not None:
         environment = _select_environment(raw, key, top, config_env, from_variable=env is None)
     main = None if environment.main is None else _absolute(path.parent / environment.main)
-    dev = _dev_settings(raw.get("dev", {}), key.child("dev"))
-    return _Project(path, key, environment, main, *dev, env=config_env, dev_vars_env=env)
+    dev_ip, dev_port = _dev_settings(raw.get("dev", {}), key.child("dev"))
+    return _Project(path, key, environment, main, dev_ip, dev_port, env=config_env, dev_vars_env=env)
 
 
 def _build(project: _Project, environ: Mapping[str, str] | None) -> WorkerConfig:
     environment, key = project.environment, project.key
     if environment.main is None:
         example = 'main = "src/index.ts"' if key.toml else '"main": "src/index.ts"'
-        raise ConfigError(f"{key.file} has no \"main\"; set it to your Worker's entry, e.g. {example}")
+        raise ConfigError(f'{key.file} has no "main"; set it to your Worker\'s entry, e.g. {example}')
     if project.main is None or not project.main.is_file():
         raise environment.main_key.error(f'"{environment.main}" does not exist (looked for {project.main})')
     root = project.path.parent
@@ -427,7 +433,7 @@ def _select_environment(
     env_key = key.child("env").child(env_name)
     if env_name in envs:
         section = _table(envs[env_name], env_key)
-        return _read_environment(section, env_key, parent=top, env_name=env_name)
+        return _read_environment(section, env_key, inherit_from=top, env_name=env_name)
     origin = f" (from {ENV_VARIABLE})" if from_variable else ""
     if envs:
         defined = ", ".join(f'"{name}"' for name in envs)
@@ -446,45 +452,31 @@ def _append_env_name(name: str | None, env_name: str) -> str | None:
     return f"{name}-{env_name}" if name else None
 
 
-_T = TypeVar("_T")
-
-
 def _read_environment(
-    table: dict[str, object], key: _Key, *, parent: _Environment | None, env_name: str | None
+    table: dict[str, object], key: _Key, *, inherit_from: _Environment | None = None, env_name: str = ""
 ) -> _Environment:
-    """One level of the config. With a `parent` (the top level) this is `env.<env_name>`:
-    inheritable keys fall back to the parent; the others (vars, bindings) never do."""
+    """One level of the config: the top level, or `env.<env_name>` when `inherit_from` is the
+    top level. Inheritable keys fall back to it; the others (vars, bindings) never do."""
 
-    def inherit(name: str, read: Callable[[object, _Key], _T], default: _T) -> _T:
-        if name in table:
-            return read(table[name], key.child(name))
-        return default
+    def get(name: str, read: Callable[[object, _Key], _T], default: _T) -> _T:
+        return read(table[name], key.child(name)) if name in table else default
 
-    if parent is None or env_name is None:
-        name = inherit("name", _worker_name, None)
-        main = inherit("main", _string, None)
-        main_key = key.child("main")
-        compatibility_date = inherit("compatibility_date", _string, None)
-        compatibility_flags = inherit("compatibility_flags", _string_list, ())
-    else:
-        name = inherit("name", _worker_name, _append_env_name(parent.name, env_name))
-        main = inherit("main", _string, parent.main)
-        main_key = key.child("main") if "main" in table else parent.main_key
-        compatibility_date = inherit("compatibility_date", _string, parent.compatibility_date)
-        compatibility_flags = inherit("compatibility_flags", _string_list, parent.compatibility_flags)
+    top = inherit_from
+    top_flags: tuple[str, ...] = top.compatibility_flags if top else ()
     return _Environment(
-        main=main,
-        main_key=main_key,
-        name=name,
-        compatibility_date=compatibility_date,
-        compatibility_flags=compatibility_flags,
-        vars=inherit("vars", _vars, {}),
-        required_secrets=inherit("secrets", _required_secrets, None),
-        durable_objects=inherit("durable_objects", _durable_objects, ()),
-        containers=inherit("containers", _entries(_container), ()),
-        kv_namespaces=inherit("kv_namespaces", _entries(_kv_namespace), ()),
-        r2_buckets=inherit("r2_buckets", _entries(_r2_bucket), ()),
-        secrets_store_secrets=inherit("secrets_store_secrets", _entries(_secrets_store_secret), ()),
+        main=get("main", _string, top.main if top else None),
+        main_key=top.main_key if top and "main" not in table else key.child("main"),
+        name=get("name", _worker_name, _append_env_name(top.name, env_name) if top else None),
+        compatibility_date=get("compatibility_date", _string, top.compatibility_date if top else None),
+        compatibility_flags=get("compatibility_flags", _string_list, top_flags),
+        # not inheritable: an environment that leaves them out has none
+        vars=get("vars", _vars, {}),
+        required_secrets=get("secrets", _required_secrets, None),
+        durable_objects=get("durable_objects", _durable_objects, ()),
+        containers=get("containers", _entries(_container), ()),
+        kv_namespaces=get("kv_namespaces", _entries(_kv_namespace), ()),
+        r2_buckets=get("r2_buckets", _entries(_r2_bucket), ()),
+        secrets_store_secrets=get("secrets_store_secrets", _entries(_secrets_store_secret), ()),
     )
 
 
@@ -554,7 +546,9 @@ def _vars(value: object, key: _Key) -> dict[str, JSONValue]:
 def _json_value(value: object, key: _Key) -> JSONValue:
     """A var's value as JSON; TOML dates have no JSON form and wrangler refuses them."""
     if isinstance(value, (datetime.date, datetime.time)):
-        raise key.error(f'is {_show(value)}, which wrangler does not support; quote it, e.g. "{value.isoformat()}"')
+        raise key.error(
+            f'is {_show(value)}, which wrangler does not support; quote it, e.g. "{value.isoformat()}"'
+        )
     if isinstance(value, list):
         return [_json_value(item, key.child(index)) for index, item in enumerate(value)]
     if isinstance(value, dict):
@@ -630,7 +624,7 @@ def _r2_bucket(value: object, key: _Key) -> R2BucketConfig:
         if name is not None and not _R2_BUCKET_NAME.match(name):
             raise key.child(field_name).error(
                 f'"{name}" is not a valid bucket name; bucket names are 3 to 63 lowercase letters, '
-                'digits and hyphens, beginning and ending with a letter or digit'
+                "digits and hyphens, beginning and ending with a letter or digit"
             )
         names.append(name)
     bucket_name, preview_bucket_name = names
@@ -639,7 +633,7 @@ def _r2_bucket(value: object, key: _Key) -> R2BucketConfig:
 
 
 def _non_empty(table: dict[str, object], name: str, key: _Key, what: str) -> str | None:
-    value = _optional_string(table, name, replace(key, label=""))
+    value = _optional_string(table, name, key)
     if value == "":
         raise key.error(f'has an empty "{name}"; add {what} or remove "{name}"')
     return value
@@ -678,15 +672,17 @@ def _load_secrets(
     dot_env = [root / name for name in _dot_env_names(env)] if use_dot_env else []
     candidates = (*dev_vars, *dot_env)
     found = next((path for path in dev_vars if path.is_file()), None)
+    sources: tuple[Path, ...] = ()
+    values: dict[str, str] = {}
     if found is not None:
         values, sources = parse_dotenv(_read_secrets_file(found)), (found,)
     elif use_dot_env:
         # wrangler always mixes in process.env when `secrets` is declared, and filters below.
-        include_process_env = required is not None or _flag(environ, INCLUDE_PROCESS_ENV_VARIABLE, default=False)
+        include_process_env = required is not None or _flag(
+            environ, INCLUDE_PROCESS_ENV_VARIABLE, default=False
+        )
         sources = tuple(path for path in dot_env if path.is_file())
         values = _load_dot_env(sources, environ if include_process_env else {})
-    else:
-        values, sources = {}, ()
     if required is not None:
         values = {name: value for name, value in values.items() if name in var_names or name in required}
         missing = [name for name in required if name not in values]
@@ -726,7 +722,7 @@ def _load_dot_env(paths: tuple[Path, ...], process_env: Mapping[str, str]) -> di
         for name, value in parse_dotenv(_read_secrets_file(path)).items():
             parsed[name], origin[name] = value, path
     try:
-        return _expand_dot_env(parsed, process_env)
+        return _expand_dot_env(_js_key_order(parsed), process_env)
     except _ExpansionLoop as e:
         raise ConfigError(
             f"{_display(origin[e.name])}: {e.name} never stops expanding (its ${{...}} references "
@@ -736,7 +732,8 @@ def _load_dot_env(paths: tuple[Path, ...], process_env: Mapping[str, str]) -> di
 
 # dotenv 16.3.1 `LINE`, translated from JS: `\s` and `.` and the multi-line `^`/`$` differ between
 # JS and Python, so they are spelled out; JS's `\w` is ASCII-only.
-_JS_SPACE = r"[\t\n\x0b\x0c\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_JS_WHITESPACE = "\t\n\x0b\x0c\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_SPACE = f"[{re.escape(_JS_WHITESPACE)}]"
 _JS_LINE_START = r"(?:(?<=[\n\r\u2028\u2029])|\A)"
 _JS_LINE_END = r"(?=[\n\r\u2028\u2029]|\Z)"
 _DOTENV_LINE = re.compile(
@@ -747,7 +744,6 @@ _DOTENV_LINE = re.compile(
     + _JS_LINE_END
 )
 _DOTENV_QUOTED = re.compile(_JS_LINE_START + r"(['\"`])([\s\S]*)\1" + _JS_LINE_END)
-_JS_TRIM = _JS_SPACE.strip("[]").encode().decode("unicode_escape")
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
@@ -760,19 +756,30 @@ def parse_dotenv(text: str) -> dict[str, str]:
     """
     result: dict[str, str] = {}
     for match in _DOTENV_LINE.finditer(re.sub(r"\r\n?", "\n", text)):
-        value = (match[2] or "").strip(_JS_TRIM)
+        value = (match[2] or "").strip(_JS_WHITESPACE)
         quote = value[:1]
         value = _DOTENV_QUOTED.sub(lambda m: m[2], value)
         if quote == '"':
             value = value.replace("\\n", "\n").replace("\\r", "\r")
         result[match[1]] = value
-    return result
+    return _js_key_order(result)
+
+
+def _js_key_order(values: dict[str, str]) -> dict[str, str]:
+    """The order a JS object lists its keys in: array indices ("0", "42") first, ascending, then
+    the rest in insertion order. dotenv-expand expands in this order, so it changes results."""
+    indices = sorted((k for k in values if _is_array_index(k)), key=int)
+    return {**{k: values[k] for k in indices}, **values}
+
+
+def _is_array_index(key: str) -> bool:
+    return key.isascii() and key.isdigit() and str(int(key)) == key and int(key) < 2**32 - 1
 
 
 # dotenv-expand 12.0.2 `expandValue`.
 _EXPANSION = re.compile(r"(?<!\\)\$\{([^{}]+)\}|(?<!\\)\$([A-Za-z_][A-Za-z0-9_]*)")
 _EXPANSION_OPERATOR = re.compile(r":\+|\+|:-|-")
-_MAX_EXPANSION_STEPS = 10_000  # dotenv-expand itself loops forever on A=$B$B with B='x\$B'
+_MAX_EXPANSION_STEPS = 1_000  # one reference per step; dotenv-expand itself never stops on A=$B$B, B=x\$B
 
 
 class _ExpansionLoop(ValueError):
@@ -792,7 +799,7 @@ def _expand_dot_env(parsed: dict[str, str], process_env: Mapping[str, str]) -> d
         else:
             value = _expand_value(name, value, {**running, **process_env}, running)
         running[name] = value.replace("\\$", "$")
-    return {**process_env, **running}
+    return _js_key_order({**process_env, **running})
 
 
 def _expand_value(name: str, value: str, env: Mapping[str, str], running: Mapping[str, str]) -> str:

@@ -52,6 +52,7 @@ class Kind(enum.IntEnum):
     LOG = 12  # worker → parent: one console.* entry
     BEAT = 13  # worker → parent: the event loop is alive
     FATAL = 14  # worker → parent: the worker cannot continue (load failed); JSON error
+    COLLECT = 15  # parent → worker: run SpiderMonkey's garbage collector now (memory is nearing the limit)
 
 
 def encode_frame(kind: Kind, ident: int, payload: bytes = b"") -> bytes:

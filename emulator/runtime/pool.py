@@ -35,6 +35,7 @@ from emulator.errors import OutboundError, UserError
 from emulator.runtime.bridge import Kind, encode_frame, pack_meta, unpack_meta
 
 SUPERVISE_INTERVAL_S = 0.05
+COLLECT_INTERVAL_S = 0.5
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -212,6 +213,7 @@ class _Worker(asyncio.Protocol):
         self.retiring = False
         self.dead = False
         self.idle_rss = 0
+        self.last_collect = 0.0
         self.death_reason = ""
 
     # -- asyncio.Protocol ------------------------------------------------------------------------------
@@ -423,8 +425,8 @@ class EnginePool:
             raise ModuleLoadError(f"a JS worker did not start within {self.limits.startup_timeout_s:g} s") from error
         if report.get("fatal") or "error" in report:
             await self._discard(worker, "load failed")
-            error = report.get("error") or {"name": "Error", "message": report.get("message", "unknown")}
-            raise ModuleLoadError(f"{error.get('name')}: {error.get('message')}", error=error)
+            failure = report.get("error") or {"name": "Error", "message": report.get("message", "unknown")}
+            raise ModuleLoadError(f"{failure.get('name')}: {failure.get('message')}", error=failure)
         self.report = report.get("ok", {})
         worker.idle_rss = worker.rss_bytes()
         worker.last_beat = time.monotonic()
@@ -493,9 +495,15 @@ class EnginePool:
                 if worker.exchanges and now - worker.last_beat > limits.cpu_ms / 1000:
                     worker.kill("cpu")
                     continue
-                if worker.rss_bytes() - worker.idle_rss > limits.memory_mib * 2**20:
+                grown = worker.rss_bytes() - worker.idle_rss
+                if grown > limits.memory_mib * 2**20:
                     worker.kill("memory")
                     continue
+                # SpiderMonkey collects lazily: a worker streaming large bodies grows well past its live data.
+                # Ask for a collection at half the limit, so that only memory a handler really holds is killed.
+                if grown > limits.memory_mib * 2**19 and now - worker.last_collect > COLLECT_INTERVAL_S:
+                    worker.last_collect = now
+                    worker.send(Kind.COLLECT, 0)
                 for exchange in list(worker.exchanges.values()):
                     if not exchange.head.done() and now - exchange.started > limits.response_timeout_s:
                         exchange.worker.send(Kind.CANCEL, exchange.ident)
