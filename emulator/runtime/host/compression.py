@@ -1,17 +1,17 @@
-"""CompressionStream / DecompressionStream for the JS runtime, done with zlib (see js/streams.js).
+"""CompressionStream / DecompressionStream for the JS runtime, done with zlib (see js/compression.js).
 
 A worker process keeps its open zlib streams here, addressed by the integer handles JS holds; ``Host`` in
 ``worker.py`` exposes them as ``zlibOpen`` / ``zlibWrite`` / ``zlibClose``. Settings are workerd's
 (src/workerd/api/streams/compression.c++): default level, memLevel 8, a 15-bit window with the gzip
 wrapper, the zlib wrapper, or none. Decompression is strict, as workerd's is by default since 2023-08-01
 (``strict_compression_checks``): bytes after the end of the compressed data, or a close before that end,
-are errors. Errors carry workerd's messages, which js/streams.js turns into the TypeError a Worker sees.
+are errors. Errors carry workerd's messages, which js/compression.js turns into the TypeError a Worker sees.
 
 A handle is gone after ``close`` (which JS also calls to release a cancelled, aborted or garbage-collected
 stream) and after a write that failed. The table holds at most ``limit`` streams, so a handler that leaks
 them fails with a clear error before it exhausts the worker's memory (a compressor holds ~270 KiB). A full
 table first asks for a garbage collection: streams a handler dropped unfinished are released by a
-FinalizationRegistry in js/streams.js, which then opens again once, a turn later.
+FinalizationRegistry in js/compression.js, which then opens again once, a turn later.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ MEM_LEVEL = 8
 
 MAX_OPEN_CODECS = 256
 
-# compression.c++, Context::pumpOnce (js/streams.js matches on these)
+# compression.c++, Context::pumpOnce (js/compression.js matches on these)
 DECOMPRESSION_FAILED = "Decompression failed."
 TRAILING_BYTES = "Trailing bytes after end of compressed data"
 INCOMPLETE_DATA = "Called close() on a decompression stream with incomplete data"

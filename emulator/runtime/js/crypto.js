@@ -3,7 +3,7 @@
 //
 // SubtleCrypto does here what WebIDL and workerd's SubtleCrypto layer (src/workerd/api/crypto/crypto.c++)
 // do: convert arguments, check that a key's algorithm and usages allow the operation, and reject the promise.
-// The algorithm work happens in Python (emulator/runtime/host/crypto.py, through host.crypto), one round
+// The algorithm work happens in Python (emulator/runtime/host/crypto/, through host.crypto), one round
 // trip per operation; its errors come back as {name, message} and are raised here as DOMExceptions.
 //
 // A CryptoKey keeps its material in a private field (raw bytes for secret keys, PKCS #8 DER for private

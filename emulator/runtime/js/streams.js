@@ -3,11 +3,9 @@
 // as `_disturbed`; package.json pins the version and tests/webapi guard the coupling.
 //
 // Workers' own transforms (IdentityTransformStream, FixedLengthStream, CompressionStream,
-// DecompressionStream) are C++ in workerd, and the shape they share is what `bytePipe` reproduces: the
-// writable side takes bytes (strings as UTF-8, since workerd 2026-05), the readable side is a byte stream
-// (BYOB readers and readAtLeast work on it), and every write is copied. TextEncoderStream and
-// TextDecoderStream are plain TransformStreams in workerd too. Compression runs in Python's zlib through
-// the host functions zlibOpen/zlibWrite/zlibClose (emulator/runtime/host/compression.py).
+// DecompressionStream) are C++ in workerd; the byte pipe they share is bytepipe.js, and compression, which
+// runs in Python's zlib, is compression.js. TextEncoderStream and TextDecoderStream are plain
+// TransformStreams in workerd too. STREAM_GLOBALS lists every stream class a Worker sees.
 import {
   ByteLengthQueuingStrategy,
   CountQueuingStrategy,
@@ -23,8 +21,8 @@ import {
   WritableStreamDefaultController,
   WritableStreamDefaultWriter,
 } from "web-streams-polyfill";
-import { fromHost, host } from "./host.js";
-import { encodeUtf8 } from "./utf8.js";
+import { ByteTransformStream, byteStrategy } from "./bytepipe.js";
+import { CompressionStream, DecompressionStream } from "./compression.js";
 
 export {
   ByteLengthQueuingStrategy,
@@ -41,6 +39,7 @@ export {
   WritableStreamDefaultController,
   WritableStreamDefaultWriter,
 };
+export { CompressionStream, DecompressionStream };
 
 export function isDisturbed(stream) {
   return stream._disturbed === true;
@@ -55,9 +54,6 @@ export function expectedLength(stream) {
 }
 
 // --- workerd's messages, verbatim ---------------------------------------------------------------------
-// internal.c++, WritableStreamInternalController::write
-const NOT_BYTES =
-  "This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.";
 // identity-transform-stream.c++
 const TOO_MANY_BYTES = "Attempt to write too many bytes through a FixedLengthStream.";
 const TOO_FEW_BYTES = "FixedLengthStream did not see all expected bytes before close().";
@@ -70,11 +66,6 @@ const BIGINT_LOSSY =
 // encoding.c++, TextDecoderStream
 const NOT_BUFFER_SOURCE = "This TransformStream is being used as a byte stream, but received a value that is not a BufferSource.";
 const DECODE_FAILED = "Failed to decode input.";
-// compression.c++ (strict_compression_checks, the default since 2023-08-01)
-const BAD_FORMAT = "The compression format must be either 'deflate', 'deflate-raw' or 'gzip'.";
-const DECOMPRESSION_FAILED = "Decompression failed.";
-const TRAILING_BYTES = "Trailing bytes after end of compressed data";
-const INCOMPLETE_DATA = "Called close() on a decompression stream with incomplete data";
 
 // --- ReadableStreamBYOBReader.prototype.readAtLeast (a workerd extension) ---------------------------
 // readAtLeast(minElements, view) is read(view, { min: minElements }) with workerd's checks and messages
@@ -106,182 +97,6 @@ Object.defineProperty(ReadableStreamBYOBReader.prototype, "readAtLeast", {
   enumerable: true,
   configurable: true,
 });
-
-// --- the byte pipe under workerd's C++ transforms -----------------------------------------------------
-
-// A chunk written to a byte writable, as a Uint8Array view (not a copy), or null for an empty one (a
-// no-op). Strings are written as UTF-8 (workerd commit 4b81488e, "Allow writing strings ... to internal
-// streams"); any other value is workerd's TypeError.
-function chunkBytes(chunk) {
-  let bytes;
-  if (typeof chunk === "string") bytes = encodeUtf8(chunk);
-  else if (chunk instanceof ArrayBuffer) bytes = new Uint8Array(chunk);
-  else if (ArrayBuffer.isView(chunk) || chunk instanceof Uint8Array) {
-    bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  } else throw new TypeError(NOT_BYTES);
-  return bytes.byteLength === 0 ? null : bytes;
-}
-
-// Writable strategy of workerd's internal writables: without a highWaterMark workerd never signals
-// backpressure; one chunk in flight keeps pipeTo() from reading a whole source into the queue. With one,
-// the mark counts bytes (internal.c++, adjustWriteBufferSize).
-function byteStrategy(highWaterMark) {
-  if (highWaterMark === undefined) return { highWaterMark: 1 };
-  return { highWaterMark: Number(highWaterMark), size: (chunk) => (typeof chunk === "string" ? chunk.length * 3 : chunk?.byteLength ?? 1) };
-}
-
-// Builds { readable, writable } joined by `engine`:
-//   engine.rendezvous          true: a write waits until a reader asks for bytes
-//   engine.admit(bytes)        checks a chunk before any waiting; a throw errors both sides
-//   engine.write(bytes, port)  takes one non-empty chunk; may return a promise; a throw errors both sides
-//   engine.close(port)         the writable was closed (may port.error() instead of letting it close);
-//                              may return a promise
-//   engine.release()           called once when the pipe is done for any reason (close, cancel, abort, error)
-// port.enqueue(bytes) hands bytes (owned by the pipe: the readable transfers them) to the reader;
-// port.demand() resolves once a reader is waiting (the rendezvous of workerd's identity pipe);
-// port.error(reason) errors the readable side.
-function bytePipe(engine, writableStrategy) {
-  let readableController;
-  let writableController;
-  let pendingPull = null; // resolves the readable's pull() once bytes were handed over
-  let waitingWrite = null; // { resolve, reject } of a write waiting for a reader
-  let open = true; // the readable side can still take bytes
-  let released = false;
-
-  const release = () => {
-    if (!released) {
-      released = true;
-      engine.release?.();
-    }
-  };
-  const settlePull = () => {
-    const resolve = pendingPull;
-    pendingPull = null;
-    resolve?.();
-  };
-  const stopWaiting = (reason) => {
-    const waiter = waitingWrite;
-    waitingWrite = null;
-    waiter?.reject(reason);
-  };
-  // Every way the pipe ends goes through cancel (reader side), port.error, or close; each releases.
-  const port = {
-    enqueue(bytes) {
-      if (!open) return;
-      readableController.enqueue(bytes);
-      settlePull();
-    },
-    demand() {
-      if (pendingPull !== null || !open) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        waitingWrite = { resolve, reject };
-      });
-    },
-    error(reason) {
-      if (!open) return;
-      open = false;
-      readableController.error(reason);
-      settlePull();
-      release();
-    },
-  };
-
-  const readable = new ReadableStream(
-    {
-      type: "bytes",
-      start(controller) {
-        readableController = controller;
-      },
-      pull() {
-        if (!engine.rendezvous) return undefined;
-        return new Promise((resolve) => {
-          pendingPull = resolve;
-          const waiter = waitingWrite;
-          waitingWrite = null;
-          waiter?.resolve();
-        });
-      },
-      cancel(reason) {
-        open = false;
-        writableController.error(reason);
-        stopWaiting(reason);
-        release();
-      },
-    },
-    { highWaterMark: 0 }
-  );
-
-  const writable = new WritableStream(
-    {
-      start(controller) {
-        writableController = controller;
-      },
-      async write(chunk, controller) {
-        try {
-          const bytes = chunkBytes(chunk);
-          if (bytes === null) return;
-          engine.admit?.(bytes);
-          if (engine.rendezvous && pendingPull === null) {
-            const onAbort = () => stopWaiting(controller.signal.reason);
-            controller.signal.addEventListener("abort", onAbort);
-            try {
-              await port.demand();
-            } finally {
-              controller.signal.removeEventListener("abort", onAbort);
-            }
-          }
-          await engine.write(bytes, port);
-        } catch (error) {
-          port.error(error);
-          throw error;
-        }
-      },
-      async close() {
-        try {
-          await engine.close?.(port);
-        } catch (error) {
-          port.error(error);
-          throw error;
-        }
-        if (open) {
-          open = false;
-          readableController.close();
-          // A BYOB read still waiting ends only when told that no byte will come (the spec's way).
-          readableController.byobRequest?.respond(0);
-          settlePull();
-        }
-        release();
-      },
-      abort(reason) {
-        port.error(reason);
-      },
-    },
-    writableStrategy
-  );
-  return { readable, writable };
-}
-
-// A TransformStream (instanceof holds, as in workerd) whose two sides are a bytePipe rather than the
-// standard transform machinery the constructor builds and this class leaves unused.
-class ByteTransformStream extends TransformStream {
-  #readable;
-  #writable;
-
-  constructor(engine, writableStrategy) {
-    super();
-    const { readable, writable } = bytePipe(engine, writableStrategy);
-    this.#readable = readable;
-    this.#writable = writable;
-  }
-
-  get readable() {
-    return this.#readable;
-  }
-
-  get writable() {
-    return this.#writable;
-  }
-}
 
 // --- IdentityTransformStream and FixedLengthStream ----------------------------------------------------
 
@@ -348,163 +163,6 @@ export class FixedLengthStream extends IdentityTransformStream {
 
   get [Symbol.toStringTag]() {
     return "FixedLengthStream";
-  }
-}
-
-// --- CompressionStream and DecompressionStream ---------------------------------------------------------
-
-const COMPRESS = 0;
-const DECOMPRESS = 1;
-const FORMATS = new Map([["gzip", 0], ["deflate", 1], ["deflate-raw", 2]]);
-
-// A zlib stream that JS dropped without finishing (never read to the end, never cancelled) is released
-// when the garbage collector finds it, so the worker's handle table (bounded in compression.py) drains.
-const abandoned = new FinalizationRegistry((handle) => {
-  try {
-    host.zlibClose(handle);
-  } catch {
-    // truncated input: nobody is left to tell
-  }
-});
-
-// Python's exceptions arrive as Error("Python CorruptStream: <message>\nTraceback …"): keep workerd's
-// TypeError for bad compressed data, and the first line of anything else.
-function hostError(error) {
-  const text = String(error?.message ?? error);
-  for (const message of [TRAILING_BYTES, INCOMPLETE_DATA, DECOMPRESSION_FAILED]) {
-    if (text.includes(message)) return new TypeError(message);
-  }
-  return new Error(text.split("\n")[0].replace(/^Python \w+: /, ""));
-}
-
-// One zlib stream in the host, opened on first use, so that a stream constructed and never used
-// costs no handle. A full handle table has just run the garbage collector (compression.py), so the
-// open is tried once more after the FinalizationRegistry callbacks it queued have had their turn.
-class ZlibStream {
-  #mode;
-  #format;
-  #handle = 0;
-  #done = false;
-
-  constructor(mode, format) {
-    this.#mode = mode;
-    this.#format = format;
-  }
-
-  // true once open; false if released meanwhile; a promise of either when the table was full.
-  open() {
-    if (this.#handle !== 0) return true;
-    if (this.#done) return false;
-    try {
-      this.#handle = host.zlibOpen(this.#mode, this.#format);
-    } catch {
-      return this.#openLater();
-    }
-    abandoned.register(this, this.#handle, this);
-    return true;
-  }
-
-  async #openLater() {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    if (this.#done) return false;
-    try {
-      this.#handle = host.zlibOpen(this.#mode, this.#format);
-    } catch (error) {
-      this.#done = true;
-      throw hostError(error);
-    }
-    abandoned.register(this, this.#handle, this);
-    return true;
-  }
-
-  // write() and end() need open() to have returned true.
-  write(bytes) {
-    const handle = this.#handle;
-    try {
-      return fromHost(host.zlibWrite(handle, bytes));
-    } catch (error) {
-      this.#forget(); // a failed write released the handle in Python
-      throw hostError(error);
-    }
-  }
-
-  end() {
-    const handle = this.#handle;
-    this.#forget();
-    try {
-      return fromHost(host.zlibClose(handle));
-    } catch (error) {
-      throw hostError(error);
-    }
-  }
-
-  release() {
-    if (this.#handle === 0) return;
-    const handle = this.#handle;
-    this.#forget();
-    try {
-      host.zlibClose(handle);
-    } catch {
-      // the stream was cancelled or aborted: its data, complete or not, no longer matters
-    }
-  }
-
-  #forget() {
-    if (this.#handle !== 0) abandoned.unregister(this);
-    this.#handle = 0;
-    this.#done = true;
-  }
-}
-
-// workerd compresses each write as it comes and buffers the output until read (compression.c++ has no
-// backpressure), so `await writer.write(data)` before reading completes there, and here.
-function zlibEngine(mode, format) {
-  const zlib = new ZlibStream(mode, format);
-  const whenOpen = (then) => {
-    const opened = zlib.open();
-    if (opened === true) return then();
-    return opened === false ? undefined : opened.then((ok) => (ok ? then() : undefined));
-  };
-  const emit = (out, port) => {
-    if (out.byteLength > 0) port.enqueue(out);
-  };
-  return {
-    rendezvous: false,
-    write(bytes, port) {
-      return whenOpen(() => emit(zlib.write(bytes), port));
-    },
-    close(port) {
-      return whenOpen(() => emit(zlib.end(), port));
-    },
-    release() {
-      zlib.release();
-    },
-  };
-}
-
-function zlibFormat(format) {
-  const code = FORMATS.get(String(format));
-  if (code === undefined) throw new TypeError(BAD_FORMAT);
-  return code;
-}
-
-export class CompressionStream extends ByteTransformStream {
-  constructor(format) {
-    super(zlibEngine(COMPRESS, zlibFormat(format)), byteStrategy(undefined));
-  }
-
-  get [Symbol.toStringTag]() {
-    return "CompressionStream";
-  }
-}
-
-export class DecompressionStream extends ByteTransformStream {
-  constructor(format) {
-    super(zlibEngine(DECOMPRESS, zlibFormat(format)), byteStrategy(undefined));
-  }
-
-  get [Symbol.toStringTag]() {
-    return "DecompressionStream";
   }
 }
 
