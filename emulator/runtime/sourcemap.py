@@ -15,6 +15,9 @@ from pathlib import Path
 
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 _FRAME = re.compile(r"^(?P<name>[^@]*)@(?P<file>.*?):(?P<line>\d+):(?P<column>\d+)$")
+# SpiderMonkey's inferred names carry the bundle's wrappers and "<" markers for anonymous nesting:
+# "globalThis.__outbound_load/__outbound_module</Faulty.outboundHandlers.throws" reads "Faulty.outboundHandlers.throws".
+_WRAPPERS = re.compile(r"^(?:async\*)?(?:globalThis\.__outbound_load/)?(?:__outbound_module</?)?(?:<?/)*")
 
 
 @dataclass(frozen=True)
@@ -146,13 +149,20 @@ def map_stack(stack: str, bundle_filename: str, sourcemap: SourceMap | None, *, 
         match = _FRAME.match(raw.strip())
         if match is None or match["file"] != bundle_filename:
             continue
-        name = match["name"] or "<anonymous>"
+        name = _display_name(match["name"])
         position = sourcemap.lookup(int(match["line"]), int(match["column"])) if sourcemap else None
         if position is None:
             frames.append(f"at {name} ({bundle_filename}:{match['line']}:{match['column']})")
             continue
         frames.append(f"at {name} ({_display(position, display)})")
     return frames
+
+
+def _display_name(raw: str) -> str:
+    name = _WRAPPERS.sub("", raw).rstrip("<").rstrip("/")
+    if "/" in name:
+        name = name.rsplit("/", 1)[-1].rstrip("<")
+    return name or "<anonymous>"
 
 
 def first_user_position(stack: str, bundle_filename: str, sourcemap: SourceMap | None) -> Position | None:

@@ -75,18 +75,31 @@ class Host:
     def log(self, level: float, message: Any) -> None:
         self._channel.send(Kind.LOG, CURRENT_REQUEST.get(), bytes([int(level)]) + bytes(message))
 
-    def timer_set(self, ident: float, delay_ms: float) -> None:
+    def timer_set(self, ident: float, delay_ms: float) -> float:
+        """Schedules JS timer ``ident``; returns the request that set it, or 0 (refused) in global scope.
+
+        Workers has no timers outside a request (``Disallowed operation called within global scope``). A
+        timer fires in the context it was set in (``call_later`` copies it), so its console output is tagged
+        with its request.
+        """
+        request = CURRENT_REQUEST.get()
+        if request == 0:
+            return 0.0
         key = int(ident)
         self._timers[key] = self._loop.call_later(max(delay_ms, 0.0) / 1000, self._fire, key)
+        return float(request)
 
     def timer_clear(self, ident: float) -> None:
+        # Any request may clear any timer: a continuation can run in another request's context (see the
+        # module docstring), and a timer that cannot be cleared would be worse than a lenient clear.
         handle = self._timers.pop(int(ident), None)
         if handle is not None:
             handle.cancel()
 
     def _fire(self, key: int) -> None:
-        self._timers.pop(key, None)
-        self.fire_timer(key)
+        # Runs in the context the timer was set in (call_later copies it), so CURRENT_REQUEST is its request.
+        if self._timers.pop(key, None) is not None:
+            self.fire_timer(key)
 
     def random(self, count: float) -> bytes:
         return os.urandom(int(count))
@@ -236,6 +249,8 @@ async def serve(fd: int) -> None:
             contextvars.copy_context().run(_run_in_context, call, ident, payload)
         elif kind is Kind.CANCEL:
             cancel(ident)
+        elif kind is Kind.COLLECT:
+            pm.collect()
 
     channel.on_frame = on_frame
     while not channel.frames.empty():

@@ -1,4 +1,5 @@
-// Blob and File (W3C File API). Bytes are held in one Uint8Array; slices copy, so a Blob never changes.
+// Blob and File (W3C File API) as workerd has them (src/workerd/api/blob.c++). The bytes live in one
+// Uint8Array that is never written after construction, so slices and Files made from a Blob share it.
 import { encodeUtf8, utf8ToString } from "./utf8.js";
 import { ReadableStream } from "./streams.js";
 
@@ -7,42 +8,65 @@ const kType = Symbol("blob type");
 const kName = Symbol("file name");
 const kLastModified = Symbol("file lastModified");
 
+const EMPTY = new Uint8Array(0);
+
 function partBytes(part) {
   if (part instanceof Blob) return part[kBytes];
   if (part instanceof ArrayBuffer) return new Uint8Array(part);
   if (ArrayBuffer.isView(part)) return new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-  return encodeUtf8(String(part));
+  return encodeUtf8(`${part}`);
 }
 
+function concatParts(blobParts) {
+  if (blobParts === undefined) return EMPTY;
+  if (blobParts === null || typeof blobParts !== "object" || typeof blobParts[Symbol.iterator] !== "function") {
+    throw new TypeError("Failed to construct 'Blob': The provided value cannot be converted to a sequence.");
+  }
+  const parts = [];
+  let size = 0;
+  let onlyBlob = true;
+  for (const part of blobParts) {
+    const bytes = partBytes(part);
+    parts.push(bytes);
+    size += bytes.byteLength;
+    onlyBlob &&= part instanceof Blob;
+  }
+  // A single Blob part is shared, not copied (workerd makes the new Blob a view of the old one).
+  if (parts.length === 1 && onlyBlob) return parts[0];
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.byteLength;
+  }
+  return bytes;
+}
+
+// workerd's normalizeType: a type with a byte below 0x20 or above 0x7f (any non-ASCII character) becomes "",
+// anything else is ASCII-lower-cased. (The File API says the same, except that it also rejects DEL.)
 function normalizeType(type) {
-  type = type === undefined ? "" : String(type);
+  if (type === undefined) return "";
+  type = `${type}`;
   for (let i = 0; i < type.length; i++) {
     const c = type.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return "";
+    if (c < 0x20 || c > 0x7f) return "";
   }
   return type.toLowerCase();
 }
 
+function readOptions(options, what) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object" && typeof options !== "function") {
+    throw new TypeError(`Failed to construct '${what}': The provided value is not of type '${what}PropertyBag'.`);
+  }
+  return options;
+}
+
 export class Blob {
-  constructor(blobParts = [], options = undefined) {
-    if (blobParts === null || typeof blobParts !== "object" || typeof blobParts[Symbol.iterator] !== "function") {
-      throw new TypeError("Failed to construct 'Blob': The provided value cannot be converted to a sequence.");
-    }
-    const parts = [];
-    let size = 0;
-    for (const part of blobParts) {
-      const bytes = partBytes(part);
-      parts.push(bytes);
-      size += bytes.byteLength;
-    }
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const part of parts) {
-      bytes.set(part, offset);
-      offset += part.byteLength;
-    }
+  constructor(blobParts = undefined, options = undefined) {
+    const bytes = concatParts(blobParts);
     this[kBytes] = bytes;
-    this[kType] = normalizeType(options?.type);
+    this[kType] = normalizeType(readOptions(options, "Blob").type);
   }
 
   get size() {
@@ -53,13 +77,12 @@ export class Blob {
     return this[kType];
   }
 
-  slice(start = 0, end = undefined, contentType = undefined) {
-    const size = this.size;
-    const from = relative(start, size);
+  slice(start = undefined, end = undefined, contentType = undefined) {
+    const bytes = this[kBytes];
+    const size = bytes.byteLength;
+    const from = start === undefined ? 0 : relative(start, size);
     const to = end === undefined ? size : relative(end, size);
-    const blob = new Blob([], { type: contentType });
-    blob[kBytes] = this[kBytes].slice(from, Math.max(from, to));
-    return blob;
+    return makeBlob(bytes.subarray(from, Math.max(from, to)), normalizeType(contentType));
   }
 
   async arrayBuffer() {
@@ -70,6 +93,7 @@ export class Blob {
     return this[kBytes].slice();
   }
 
+  // workerd decodes with V8's UTF-8 decoder, which keeps a leading byte order mark.
   async text() {
     return utf8ToString(this[kBytes]);
   }
@@ -100,10 +124,16 @@ export class File extends Blob {
     if (arguments.length < 2) {
       throw new TypeError(`Failed to construct 'File': 2 arguments required, but only ${arguments.length} present.`);
     }
+    options = readOptions(options, "File");
     super(fileBits, options);
-    this[kName] = String(fileName);
-    const lastModified = options?.lastModified;
-    this[kLastModified] = lastModified === undefined ? Date.now() : Number(lastModified);
+    this[kName] = `${fileName}`;
+    const lastModified = options.lastModified;
+    if (lastModified === undefined) {
+      this[kLastModified] = Date.now();
+    } else {
+      const value = Number(lastModified);
+      this[kLastModified] = Number.isNaN(value) ? 0 : value;
+    }
   }
 
   get name() {
@@ -121,4 +151,22 @@ export class File extends Blob {
 
 export function blobBytes(blob) {
   return blob[kBytes];
+}
+
+// Internal constructors: the bytes are taken as they are (not copied) and the type is not normalized, as
+// workerd does for Body.blob() (the parsed Content-Type) and for the Files of a parsed multipart body.
+export function makeBlob(bytes, type) {
+  const blob = Object.create(Blob.prototype);
+  blob[kBytes] = bytes;
+  blob[kType] = type;
+  return blob;
+}
+
+export function makeFile(bytes, name, type, lastModified) {
+  const file = Object.create(File.prototype);
+  file[kBytes] = bytes;
+  file[kType] = type;
+  file[kName] = name;
+  file[kLastModified] = lastModified;
+  return file;
 }

@@ -1,8 +1,9 @@
-// The Fetch "Body" mixin shared by Request and Response. A body whose bytes are known (a string, a buffer,
-// a Blob, bytes from the bridge) keeps them and makes a ReadableStream only if someone asks for `.body`, so
-// the common handler (`new Response("text")`) never builds a stream on its way back to the emulator.
-import { Blob, blobBytes } from "./blob.js";
-import { FormData, parseFormData, serializeFormData } from "./formdata.js";
+// The Fetch "Body" mixin shared by Request and Response, with workerd's rules (src/workerd/api/http.c++,
+// Body::extractBody and the Body methods). A body whose bytes are known (a string, a buffer, a Blob, bytes
+// from the bridge or from fetch()) keeps them and builds a ReadableStream only if someone asks for `.body`, so
+// the common handler (`new Response("text")`, `return fetch(request)`) never builds a stream at all.
+import { Blob, blobBytes, makeBlob } from "./blob.js";
+import { FormData, extractMimeType, parseFormData, serializeFormData, serializeMimeType } from "./formdata.js";
 import { ReadableStream, isDisturbed } from "./streams.js";
 import { encodeUtf8, utf8ToString } from "./utf8.js";
 
@@ -10,43 +11,54 @@ export const kBody = Symbol("body");
 
 export const BODY_USED =
   "Body has already been used. It can only be used once. Use tee() first if you need to read it twice.";
+export const STREAM_LOCKED = "This ReadableStream is currently locked to a reader.";
+const STREAM_DISTURBED = "This ReadableStream is disturbed (has already been read from), and cannot be used as a body.";
+const NOT_BYTES = "This ReadableStream did not return bytes.";
 
-// source: Uint8Array | null (known bytes); stream: ReadableStream | null; used: consumed through a method.
+export const TEXT_PLAIN = "text/plain;charset=UTF-8";
+const FORM_URLENCODED = "application/x-www-form-urlencoded;charset=UTF-8";
+
+// source: Uint8Array | null, the known bytes; stream: ReadableStream | null; used: consumed by a method;
+// oneTime: the body came from a stream or an iterable, so fetch() cannot send it again after a redirect.
+// (js/bridge.js reads source, stream and used when it sends a handler's Response.)
 export class BodyState {
-  constructor(source, stream) {
+  constructor(source, stream, oneTime = false) {
     this.source = source;
     this.stream = stream;
     this.used = false;
-  }
-
-  get length() {
-    return this.source === null ? null : this.source.byteLength;
+    this.oneTime = oneTime;
   }
 }
 
-// Fetch "extract a body": returns [BodyState, contentType | null].
+// Fetch "extract a body": returns [BodyState | null, contentType | null]. The order of the checks follows
+// workerd's union: a stream, the buffer-like types, then any other iterable (read as a stream of chunks,
+// which must be bytes), then anything else as a string.
 export function extractBody(init) {
   if (init === null || init === undefined) return [null, null];
-  if (typeof init === "string") return [new BodyState(encodeUtf8(init), null), "text/plain;charset=UTF-8"];
-  if (init instanceof ReadableStream) {
-    if (isDisturbed(init) || init.locked) {
-      throw new TypeError("This ReadableStream is disturbed (has already been read from), and cannot be used as a body.");
+  if (typeof init === "string") return [new BodyState(encodeUtf8(init), null), TEXT_PLAIN];
+  if (typeof init === "object" || typeof init === "function") {
+    if (init instanceof ReadableStream) {
+      if (isDisturbed(init)) throw new TypeError(STREAM_DISTURBED);
+      if (init.locked) throw new TypeError(STREAM_LOCKED);
+      return [new BodyState(null, init, true), null];
     }
-    return [new BodyState(null, init), null];
+    // Buffers are copied, as Fetch requires: later writes to the caller's buffer do not change the body.
+    if (init instanceof ArrayBuffer) return [new BodyState(new Uint8Array(init).slice(), null), null];
+    if (ArrayBuffer.isView(init)) {
+      return [new BodyState(new Uint8Array(init.buffer, init.byteOffset, init.byteLength).slice(), null), null];
+    }
+    // An empty Blob type sets no Content-Type.
+    if (init instanceof Blob) return [new BodyState(blobBytes(init).slice(), null), init.type === "" ? null : init.type];
+    if (init instanceof FormData) {
+      const [bytes, boundary] = serializeFormData(init);
+      return [new BodyState(bytes, null), `multipart/form-data; boundary=${boundary}`];
+    }
+    if (init instanceof URLSearchParams) return [new BodyState(encodeUtf8(init.toString()), null), FORM_URLENCODED];
+    if (typeof init[Symbol.asyncIterator] === "function" || typeof init[Symbol.iterator] === "function") {
+      return [new BodyState(null, ReadableStream.from(init), true), null];
+    }
   }
-  if (init instanceof ArrayBuffer) return [new BodyState(new Uint8Array(init).slice(), null), null];
-  if (ArrayBuffer.isView(init)) {
-    return [new BodyState(new Uint8Array(init.buffer, init.byteOffset, init.byteLength).slice(), null), null];
-  }
-  if (init instanceof Blob) return [new BodyState(blobBytes(init).slice(), null), init.type === "" ? null : init.type];
-  if (init instanceof URLSearchParams) {
-    return [new BodyState(encodeUtf8(init.toString()), null), "application/x-www-form-urlencoded;charset=UTF-8"];
-  }
-  if (init instanceof FormData) {
-    const [bytes, boundary] = serializeFormData(init);
-    return [new BodyState(bytes, null), `multipart/form-data; boundary=${boundary}`];
-  }
-  return [new BodyState(encodeUtf8(String(init)), null), "text/plain;charset=UTF-8"];
+  return [new BodyState(encodeUtf8(`${init}`), null), TEXT_PLAIN];
 }
 
 export function bodyUsed(owner) {
@@ -60,15 +72,21 @@ export function bodyStream(owner) {
   if (state === null) return null;
   if (state.stream === null) {
     const bytes = state.source;
-    const used = state.used;
-    state.stream = new ReadableStream({
-      type: "bytes",
-      start(controller) {
-        if (!used && bytes.byteLength) controller.enqueue(bytes);
-        controller.close();
-      },
-    });
-    if (used) state.stream._disturbed = true;
+    if (state.used) {
+      // A consumed body is a stream that is locked and disturbed, as after reading it in workerd.
+      state.stream = new ReadableStream({ type: "bytes" });
+      state.stream.getReader();
+      state.stream._disturbed = true;
+    } else {
+      state.stream = new ReadableStream({
+        type: "bytes",
+        start(controller) {
+          // enqueue() transfers the chunk's buffer, which may be shared with the bridge payload.
+          if (bytes.byteLength) controller.enqueue(bytes.slice());
+          controller.close();
+        },
+      });
+    }
     state.source = null;
   }
   return state.stream;
@@ -85,7 +103,7 @@ export async function consumeBody(owner) {
     state.source = null;
     return bytes;
   }
-  if (state.stream.locked) throw new TypeError("This ReadableStream is currently locked to a reader.");
+  if (state.stream.locked) throw new TypeError(STREAM_LOCKED);
   return readAll(state.stream);
 }
 
@@ -110,25 +128,44 @@ export async function readAll(stream) {
   return out;
 }
 
-// Body chunks must be bytes, as in workerd; a string chunk is a handler bug worth a clear message.
+// Body chunks must be bytes, as in workerd; js/bridge.js uses this for a handler's streamed Response too.
 export function toBytes(chunk) {
   if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  throw new TypeError(
-    "This ReadableStream did not return bytes. A Request or Response body stream must produce Uint8Array or ArrayBuffer chunks (use TextEncoderStream to turn strings into bytes)."
-  );
+  throw new TypeError(NOT_BYTES);
 }
 
 // Splits a body for clone(): both owners end up with independent readers of the same bytes.
 export function cloneBody(owner) {
   const state = owner[kBody];
   if (state === null) return null;
-  if (bodyUsed(owner)) throw new TypeError(BODY_USED);
-  if (state.stream === null) return new BodyState(state.source.slice(), null);
+  if (bodyUsed(owner)) throw new TypeError(state.stream !== null && state.stream.locked ? STREAM_LOCKED : BODY_USED);
+  if (state.stream === null) return new BodyState(state.source.slice(), null, state.oneTime);
+  if (state.stream.locked) throw new TypeError(STREAM_LOCKED);
   const [mine, theirs] = state.stream.tee();
   state.stream = mine;
-  return new BodyState(null, theirs);
+  return new BodyState(null, theirs, state.oneTime);
+}
+
+// The body handed to a new owner (new Request(request)); the old owner is left used and disturbed.
+export function takeBody(owner) {
+  const state = owner[kBody];
+  if (state === null) return null;
+  const taken = new BodyState(state.source, state.stream, state.oneTime);
+  state.source = null;
+  state.stream = null;
+  state.used = true;
+  return taken;
+}
+
+// A second owner of the same body (new Request(url, otherRequest)): workerd shares the stream itself.
+export function shareBody(owner) {
+  const state = owner[kBody];
+  if (state === null) return null;
+  if (bodyUsed(owner)) throw new TypeError(STREAM_DISTURBED);
+  if (state.stream === null) return new BodyState(state.source.slice(), null, state.oneTime);
+  return new BodyState(null, state.stream, state.oneTime);
 }
 
 export function mixinBody(Class) {
@@ -144,20 +181,27 @@ export function mixinBody(Class) {
       return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
     },
     async bytes() {
-      return consumeBody(this);
+      const bytes = await consumeBody(this);
+      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
     },
+    // UTF-8 with replacement; a leading byte order mark is dropped (workerd strip_bom_in_read_all_text).
     async text() {
       return stripBom(utf8ToString(await consumeBody(this)));
     },
     async json() {
       return JSON.parse(await this.text());
     },
+    // The Blob's type is the Content-Type as a parsed MIME type (workerd blob_standard_mime_type), or "".
     async blob() {
       const bytes = await consumeBody(this);
-      return new Blob([bytes], { type: this.headers.get("content-type") ?? "" });
+      const contentType = this.headers.get("content-type");
+      const mime = contentType === null ? null : extractMimeType(contentType);
+      return makeBlob(bytes, mime === null ? "" : serializeMimeType(mime));
     },
     async formData() {
-      const contentType = this.headers.get("content-type") ?? "";
+      if (bodyUsed(this)) throw new TypeError(BODY_USED);
+      const contentType = this.headers.get("content-type");
+      if (contentType === null) throw new TypeError("Parsing a Body as FormData requires a Content-Type header.");
       return parseFormData(await consumeBody(this), contentType);
     },
   };

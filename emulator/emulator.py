@@ -1,0 +1,238 @@
+"""The Python API: load a handler project and drive its sandboxes.
+
+::
+
+    async with Emulator.load("examples/credential-injection") as emu:
+        sandbox = emu.sandbox("agent-1", cls="MySandbox")
+        response = await sandbox.fetch("http://my-internal-vcs.dev/repo")
+        await sandbox.set_outbound_handler("noHttp")
+
+``Emulator`` composes; it decides nothing itself. Loading reads the Worker config (``config.py``), bundles the
+entry (``runtime/bundle.py``), starts the JS workers (``runtime/pool.py``), opens the sandbox state
+(``state.py``), and reports what production would silently mishandle (``classes.py``). Requests go through
+``sandbox.py`` → ``decide.py`` → ``egress.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from emulator.classes import class_warnings, container_proxy_error, parse_description
+from emulator.config import WorkerConfig, resolve_config
+from emulator.egress import Egress, RequestTag
+from emulator.runtime.bundle import Bundle, build_handler, build_runtime
+from emulator.runtime.env import build_env
+from emulator.runtime.pool import ConsoleEntry, EnginePool, Limits, ModuleLoadError
+from emulator.runtime.sourcemap import StackMapper
+from emulator.runtime.worker import BUNDLE_FILENAME
+from emulator.sandbox import Sandbox, SandboxRegistry, container_id
+from emulator.state import StateStore
+from emulator.upstream import Upstream, UpstreamOptions
+
+log = logging.getLogger("outbound")
+console_log = logging.getLogger("outbound.console")
+
+STATE_FOLDER = ".outbound"
+_CONSOLE_LEVELS = {"debug": logging.DEBUG, "log": logging.INFO, "info": logging.INFO, "warn": logging.WARNING,
+                   "error": logging.ERROR}
+
+
+class Emulator:
+    """A loaded handler project. Create it with ``Emulator.load(...)`` and use it as an async context manager."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        *,
+        persist_to: Path | None,
+        workers: int,
+        limits: Limits,
+        upstream: UpstreamOptions,
+        extra_vars: Mapping[str, Any] | None,
+        on_console: Callable[[ConsoleEntry], None] | None,
+    ) -> None:
+        self.config = config
+        self.persist_to = persist_to
+        self._workers = workers
+        self._limits = limits
+        self._upstream_options = upstream
+        self._extra_vars = extra_vars
+        self._on_console = on_console
+        self.warnings: list[str] = []
+        self.bundle: Bundle | None = None
+        self._work_dir: Path | None = None
+        self._pool: EnginePool | None = None
+        self._state: StateStore | None = None
+        self._egress: Egress | None = None
+        self._registry: SandboxRegistry | None = None
+        self._upstream: Upstream | None = None
+
+    @classmethod
+    def load(
+        cls,
+        target: str | Path | None = None,
+        *,
+        cwd: Path | None = None,
+        env: str | None = None,
+        persist_to: str | Path | None = None,
+        in_memory: bool = False,
+        workers: int = 2,
+        limits: Limits = Limits(),
+        connect_to: Mapping[str, str] | None = None,
+        upstream_ca: str | Path | None = None,
+        vars: Mapping[str, Any] | None = None,
+        on_console: Callable[[ConsoleEntry], None] | None = None,
+    ) -> Emulator:
+        """Prepare to load ``target``: a wrangler config, a project folder, or an entry file (None: the config
+        in ``cwd``, as wrangler finds it).
+
+        State (sandboxes and their runtime overrides) lives in ``<project>/.outbound`` unless ``persist_to``
+        names another folder or ``in_memory`` keeps it in memory. ``connect_to`` sends connections for
+        ``host[:port]`` to ``addr:port`` instead (like curl's --connect-to), and ``upstream_ca`` adds a CA that
+        upstream TLS certificates may chain to: together they let tests stand in for the internet.
+        """
+        config = resolve_config(target, cwd=cwd or Path.cwd(), env=env)
+        folder = None if in_memory else Path(persist_to) if persist_to is not None else config.root / STATE_FOLDER
+        upstream = UpstreamOptions(
+            connect_to=dict(connect_to or {}), ca_file=Path(upstream_ca) if upstream_ca is not None else None
+        )
+        return cls(config, persist_to=folder, workers=workers, limits=limits, upstream=upstream, extra_vars=vars,
+                   on_console=on_console)
+
+    async def __aenter__(self) -> Emulator:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        config = self.config
+        self._work_dir = Path(tempfile.mkdtemp(prefix="outbound-"))
+        runtime = await build_runtime(self._work_dir)
+        bundle = await build_handler(config.main, config.root, self._work_dir)
+        self.bundle = bundle
+        stacks = StackMapper(bundle.sourcemap, BUNDLE_FILENAME, config.root)
+        pool = EnginePool(
+            runtime_path=runtime,
+            bundle_path=bundle.path,
+            env=build_env(config, self._extra_vars),
+            size=self._workers,
+            limits=self._limits,
+            on_console=self._console,
+            on_event=lambda message: log.warning("%s", message),
+            worker_options={"upstream": _upstream_init(self._upstream_options)},
+        )
+        try:
+            await pool.start()
+        except ModuleLoadError as error:
+            raise _module_load_error(config, error, stacks) from None
+        self._pool = pool
+        self._state = await StateStore.open(self.persist_to)
+        self._upstream = Upstream(self._upstream_options)
+        self._egress = Egress(pool, self._upstream, stacks)
+        classes = {name: info["className"] for name, info in pool.report.get("classes", {}).items()}
+        self._registry = SandboxRegistry(self._state, pool, classes, _default_class(config, classes))
+        for message in bundle.warnings:
+            self._warn(f"esbuild: {message}")
+        await self._check_classes(pool, classes)
+
+    async def _check_classes(self, pool: EnginePool, classes: Mapping[str, str]) -> None:
+        report = pool.report.get("classes", {})
+        for export_name in classes:
+            probe = container_id(export_name, "outbound-load-check")
+            data = await pool.call("describe", {"exportName": export_name, "sandbox": "outbound-load-check",
+                                                "containerId": probe})
+            description = parse_description(export_name, data)
+            for warning in class_warnings(description, list(report[export_name].get("staticFields", []))):
+                self._warn(warning)
+            if description.config.has_static_config and not description.has_container_proxy:
+                self._warn(f"{description.config.class_name}: {container_proxy_error()} "
+                           "(production throws this when the container starts)")
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("%s", message)
+
+    def _console(self, entry: ConsoleEntry) -> None:
+        tag = entry.tag
+        if isinstance(tag, RequestTag):
+            tag.console.append(entry)
+            console_log.log(_CONSOLE_LEVELS.get(entry.level, logging.INFO), "[%s %s] %s", tag.sandbox_id, tag.handler,
+                            entry.message)
+        else:
+            console_log.log(_CONSOLE_LEVELS.get(entry.level, logging.INFO), "%s", entry.message)
+        if self._on_console is not None:
+            self._on_console(entry)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._upstream is not None:
+            await self._upstream.close()
+            self._upstream = None
+        if self._state is not None:
+            await self._state.close()
+            self._state = None
+        if self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+            self._work_dir = None
+
+    # -- sandboxes -------------------------------------------------------------------------------------
+    @property
+    def registry(self) -> SandboxRegistry:
+        if self._registry is None:
+            raise RuntimeError("the emulator is not started: use `async with Emulator.load(...) as emu:`")
+        return self._registry
+
+    def _current_egress(self) -> Egress:
+        assert self._egress is not None
+        return self._egress
+
+    def sandbox(self, sandbox_id: str, cls: str | None = None) -> Sandbox:
+        """The sandbox named ``sandbox_id``; created (of class ``cls``, the export name) on first use."""
+        return Sandbox(sandbox_id, self.registry, self._current_egress, cls)
+
+    async def sandboxes(self) -> list[str]:
+        return await self.registry.list()
+
+    async def delete_sandbox(self, sandbox_id: str) -> bool:
+        return await self.registry.delete(sandbox_id)
+
+    @property
+    def container_classes(self) -> dict[str, str]:
+        return dict(self.registry.container_classes)
+
+
+def _upstream_init(options: UpstreamOptions) -> dict[str, Any]:
+    # The worker's INIT option `upstream`, as UpstreamOptions.from_init reads it.
+    return {"connect_to": dict(options.connect_to), "ca_file": str(options.ca_file) if options.ca_file else None}
+
+
+def _default_class(config: WorkerConfig, classes: Mapping[str, str]) -> str | None:
+    configured = [name for name in config.durable_object_classes() if name in classes]
+    if len(configured) == 1:
+        return configured[0]
+    if len(classes) == 1:
+        return next(iter(classes))
+    return None
+
+
+def _module_load_error(config: WorkerConfig, error: ModuleLoadError, stacks: StackMapper) -> ModuleLoadError:
+    where = stacks.innermost(error.error.get("stack", "")) if error.error else None
+    detail = stacks.describe(error.error) if error.error else str(error)
+    location = f" at {where}" if where else ""
+    return ModuleLoadError(f"{config.main.name} threw while loading{location}:\n{detail}", error=error.error)

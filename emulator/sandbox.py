@@ -1,0 +1,262 @@
+"""Sandboxes: their identity, their live policy, and the handle the Python API gives users.
+
+A sandbox is a Durable Object instance of a Container class in production. Here it is a row in the state
+store (``state.py``) plus a ``Policy`` built when it is first used: the JS runtime constructs the class for
+that id (``describe``), persisted overrides are restored (dropping those whose handler is gone, with
+Cloudflare's warning), and the ten runtime methods change it under a per-sandbox lock and save it before they
+return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any
+
+from emulator.classes import ClassDescription, container_proxy_error, parse_description
+from emulator.decide import decide_request
+from emulator.egress import Egress, Origin
+from emulator.errors import SandboxConnectionError, SandboxError, UserError
+from emulator.exchange import BadRequest, SandboxRequest, SandboxResponse
+from emulator.hosts import hostname_of
+from emulator.policy import RUNTIME_METHODS, Policy
+from emulator.runtime.pool import EnginePool, HandlerError
+from emulator.state import StateStore
+
+log = logging.getLogger("outbound")
+
+_MISSING: Any = object()
+
+
+def container_id(class_name: str, sandbox_id: str) -> str:
+    """A stable 64-hex id, as idFromName gives a Durable Object: one per (class, name)."""
+    return hashlib.sha256(f"outbound-durable-object:{class_name}:{sandbox_id}".encode()).hexdigest()
+
+
+class ContainerProxyMissing(UserError):
+    """The module uses outbound interception but does not export ContainerProxy (contract §1.1)."""
+
+
+@dataclass
+class LiveSandbox:
+    id: str
+    export_name: str
+    container_id: str
+    description: ClassDescription
+    policy: Policy
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class SandboxRegistry:
+    """The sandboxes of one emulator: loads them on first use and applies runtime methods."""
+
+    def __init__(
+        self,
+        state: StateStore,
+        pool: EnginePool,
+        container_classes: Mapping[str, str],
+        default_class: str | None,
+    ) -> None:
+        self._state = state
+        self._pool = pool
+        self.container_classes = dict(container_classes)  # export name -> constructor name
+        self._default_class = default_class
+        self._live: dict[str, LiveSandbox] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+
+    def set_pool(self, pool: EnginePool) -> None:
+        self._pool = pool
+
+    async def get(self, sandbox_id: str, cls: str | None = None) -> LiveSandbox:
+        live = self._live.get(sandbox_id)
+        if live is not None:
+            if cls is not None and cls != live.export_name:
+                raise _class_mismatch(sandbox_id, live.export_name, cls)
+            return live
+        lock = self._loading.setdefault(sandbox_id, asyncio.Lock())
+        async with lock:
+            live = self._live.get(sandbox_id)
+            if live is None:
+                live = await self._load(sandbox_id, cls)
+                self._live[sandbox_id] = live
+        if cls is not None and cls != live.export_name:
+            raise _class_mismatch(sandbox_id, live.export_name, cls)
+        return live
+
+    async def _load(self, sandbox_id: str, cls: str | None) -> LiveSandbox:
+        record = await self._state.get(sandbox_id)
+        export_name = record.class_name if record is not None else self._choose_class(cls)
+        if export_name not in self.container_classes:
+            raise SandboxError(
+                f"sandbox {sandbox_id!r} is of class {export_name!r}, which the module no longer exports as a "
+                f"Container class (it exports {_list(self.container_classes)}); delete the sandbox or restore the class"
+            )
+        cid = container_id(export_name, sandbox_id)
+        data = await self._pool.call("describe", {"exportName": export_name, "sandbox": sandbox_id, "containerId": cid})
+        description = parse_description(export_name, data)
+        policy, warnings = Policy.start(description.config, description.instance, record.overrides if record else None)
+        for warning in warnings:
+            log.warning("sandbox %s: %s", sandbox_id, warning)
+        if policy.using_interception and not description.has_container_proxy:
+            raise ContainerProxyMissing(f"sandbox {sandbox_id!r} ({export_name}): {container_proxy_error()}")
+        if record is None:
+            await self._state.create(sandbox_id, export_name)
+        if policy.using_interception:
+            await self._state.save_overrides(sandbox_id, policy.overrides)
+        return LiveSandbox(sandbox_id, export_name, cid, description, policy)
+
+    def _choose_class(self, cls: str | None) -> str:
+        if cls is not None:
+            if cls not in self.container_classes:
+                raise SandboxError(
+                    f"{cls!r} is not a Container or Sandbox class exported by the module; "
+                    f"exported classes: {_list(self.container_classes)}"
+                )
+            return cls
+        if self._default_class is not None:
+            return self._default_class
+        raise SandboxError(
+            f"the module exports {len(self.container_classes)} Container classes ({_list(self.container_classes)}); "
+            "say which one the sandbox is with cls=… (--class on the command line)"
+        )
+
+    async def apply(self, sandbox_id: str, method: str, args: tuple[Any, ...], cls: str | None = None) -> Policy:
+        """Run one of the ten runtime methods by its Cloudflare name and persist the result."""
+        if method not in RUNTIME_METHODS:
+            raise UserError(f"unknown runtime method {method!r}; use one of: {', '.join(RUNTIME_METHODS)}")
+        attribute, least, most = RUNTIME_METHODS[method]
+        if not least <= len(args) <= most:
+            expected = str(least) if least == most else f"{least} to {most}"
+            raise UserError(f"{method} takes {expected} argument(s), got {len(args)}")
+        live = await self.get(sandbox_id, cls)
+        async with live.lock:
+            policy = getattr(live.policy, attribute)(*args)
+            if policy.using_interception:
+                await self._state.save_overrides(sandbox_id, policy.overrides)
+            live.policy = policy
+        return policy
+
+    async def list(self) -> list[str]:
+        return [record.id for record in await self._state.list()]
+
+    async def delete(self, sandbox_id: str) -> bool:
+        self._live.pop(sandbox_id, None)
+        return await self._state.delete(sandbox_id)
+
+    def forget(self) -> None:
+        """Drop loaded sandboxes so they are described again (after a reload of the bundle)."""
+        self._live.clear()
+
+
+def _class_mismatch(sandbox_id: str, existing: str, asked: str) -> SandboxError:
+    return SandboxError(
+        f"sandbox {sandbox_id!r} already exists with class {existing!r}, not {asked!r}; "
+        "use another sandbox id or delete this one"
+    )
+
+
+def _list(names: Iterable[str]) -> str:
+    names = list(names)
+    return ", ".join(names) if names else "none"
+
+
+class Sandbox:
+    """One sandbox, as a platform's Worker (or a CI test) drives it.
+
+    ``fetch`` sends a request as if a program inside the sandbox had made it; the ten runtime methods are
+    Cloudflare's, in snake_case, with Cloudflare's errors.
+    """
+
+    def __init__(
+        self, sandbox_id: str, registry: SandboxRegistry, egress_of: Callable[[], Egress], cls: str | None = None
+    ) -> None:
+        self.id = sandbox_id
+        self._registry = registry
+        self._egress_of = egress_of  # the current version's Egress, so a reload is picked up
+        self._cls = cls
+
+    def __repr__(self) -> str:
+        return f"Sandbox({self.id!r})"
+
+    async def _live(self) -> LiveSandbox:
+        return await self._registry.get(self.id, self._cls)
+
+    async def policy(self) -> Policy:
+        return (await self._live()).policy
+
+    async def container_id(self) -> str:
+        return (await self._live()).container_id
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        body: bytes | str | None = None,
+    ) -> SandboxResponse:
+        request = SandboxRequest.from_client(url, method=method, headers=headers, body=body)
+        live = await self._live()
+        return await send(live, request, self._egress_of())
+
+    async def set_outbound_handler(self, method: str, params: Any = _MISSING) -> None:
+        await self._apply("setOutboundHandler", method, params)
+
+    async def set_outbound_by_host(self, hostname: str, method: str, params: Any = _MISSING) -> None:
+        await self._apply("setOutboundByHost", hostname, method, params)
+
+    async def remove_outbound_by_host(self, hostname: str) -> None:
+        await self._apply("removeOutboundByHost", hostname)
+
+    async def set_outbound_by_hosts(self, handlers: Mapping[str, str | Mapping[str, Any]]) -> None:
+        await self._apply("setOutboundByHosts", handlers)
+
+    async def set_allowed_hosts(self, hosts: Iterable[str]) -> None:
+        await self._apply("setAllowedHosts", list(hosts))
+
+    async def set_denied_hosts(self, hosts: Iterable[str]) -> None:
+        await self._apply("setDeniedHosts", list(hosts))
+
+    async def allow_host(self, hostname: str) -> None:
+        await self._apply("allowHost", hostname)
+
+    async def deny_host(self, hostname: str) -> None:
+        await self._apply("denyHost", hostname)
+
+    async def remove_allowed_host(self, hostname: str) -> None:
+        await self._apply("removeAllowedHost", hostname)
+
+    async def remove_denied_host(self, hostname: str) -> None:
+        await self._apply("removeDeniedHost", hostname)
+
+    async def _apply(self, method: str, *args: Any) -> None:
+        await self._registry.apply(self.id, method, tuple(a for a in args if a is not _MISSING), self._cls)
+
+
+async def send(live: LiveSandbox, request: SandboxRequest, egress: Egress) -> SandboxResponse:
+    """Decide and answer one request of ``live``, reading the whole response body."""
+    try:
+        hostname = hostname_of(request.url)
+    except ValueError as error:
+        raise BadRequest(f"the Host header does not make a valid URL ({request.url!r})") from error
+    decision = decide_request(live.policy, request.destination, hostname)
+    origin = Origin(live.id, live.description.config.class_name, live.container_id)
+    answer = await egress.answer(origin, request, decision)
+    try:
+        body = await _read(answer.body)
+    except HandlerError as error:
+        raise SandboxConnectionError(
+            f"the response from {getattr(decision, 'label', decision.step.value)} broke off mid-body: {error}"
+        ) from error
+    console = answer.tag.console if answer.tag is not None else []
+    return SandboxResponse(answer.status, answer.reason, answer.headers, body, decision, console)
+
+
+async def _read(body: bytes | AsyncIterable[bytes]) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return b"".join([chunk async for chunk in body])
