@@ -73,7 +73,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", "-v", action="store_true", help="show debug output")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each subcommand's parser."""
     parser = argparse.ArgumentParser(prog="outbound", description="Run Cloudflare outbound Workers locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "`outbound policy agent-1 setOutboundHandler allowHosts '{\"allowedHostnames\":[\"github.com\"]}'`.")
     _common(policy)
     policy.add_argument("positionals", nargs="+", metavar="[ENTRY] ID METHOD [ARGS...]")
-    return parser
+    return parser, {"request": request, "policy": policy}
 
 
 def _looks_like_target(value: str) -> bool:
@@ -206,8 +207,19 @@ async def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    # Options may come after positionals (`outbound request ENTRY --sandbox s URL`), which needs intermixed
+    # parsing; argparse offers that per subcommand only, so the subcommand's parser parses the rest.
+    parser, commands = build_parser()
+    if not argv or argv[0] not in commands:
+        return parser.parse_args(argv)
+    args = commands[argv[0]].parse_intermixed_args(argv[1:])
+    args.command = argv[0]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
     _configure_logging(args.verbose)
     command = {"request": _request, "policy": _policy}[args.command]
     try:

@@ -799,3 +799,14 @@ test("TextDecoderStream: non-buffer chunks are workerd's TypeError", async () =>
   assert.ok(error instanceof TypeError);
   assert.equal(error.message, "This TransformStream is being used as a byte stream, but received a value that is not a BufferSource.");
 });
+
+test("a body made from a FixedLengthStream knows its length", async () => {
+  const { readable, writable } = new FixedLengthStream(5);
+  const response = new Response(readable);
+  const writer = writable.getWriter();
+  writer.write(new TextEncoder().encode("hello"));
+  writer.close();
+  assert.equal(await response.text(), "hello");
+  const other = new FixedLengthStream(3);
+  assert.equal(new Request("http://x/", { method: "POST", body: other.readable, duplex: "half" }).method, "POST");
+});

@@ -4,7 +4,7 @@
 // the common handler (`new Response("text")`, `return fetch(request)`) never builds a stream at all.
 import { Blob, blobBytes, makeBlob } from "./blob.js";
 import { FormData, extractMimeType, parseFormData, serializeFormData, serializeMimeType } from "./formdata.js";
-import { ReadableStream, isDisturbed } from "./streams.js";
+import { ReadableStream, expectedLength, isDisturbed } from "./streams.js";
 import { encodeUtf8, utf8ToString } from "./utf8.js";
 
 export const kBody = Symbol("body");
@@ -27,6 +27,12 @@ export class BodyState {
     this.stream = stream;
     this.used = false;
     this.oneTime = oneTime;
+  }
+
+  // The body's size when known: the bytes held, or a FixedLengthStream's declared length (workerd tryGetLength).
+  get length() {
+    if (this.source !== null) return this.source.byteLength;
+    return this.stream === null ? null : expectedLength(this.stream);
   }
 }
 

@@ -214,6 +214,11 @@ async function sendResponse(id, response, entry) {
     host.emit(HEAD, id, packMeta({ ...head, end: true }, body.source));
     return;
   }
+  // workerd sends Content-Length, not chunked encoding, for a body of known length (FixedLengthStream).
+  const length = body.length;
+  if (length !== null && !headers.some(([name]) => name === "content-length")) {
+    head.h = [...headers, ["content-length", String(length)]];
+  }
   host.emit(HEAD, id, packMeta({ ...head, end: false }));
   const reader = body.stream.getReader();
   try {
