@@ -17,7 +17,7 @@ import ada_url
 
 from emulator.decide import Decision, Destination
 from emulator.errors import UserError
-from emulator.hosts import DEFAULT_PORTS, ip_literal
+from emulator.hosts import DEFAULT_PORTS, ip_literal, normalize_hostname
 from emulator.runtime.pool import ConsoleEntry
 
 HeaderList = tuple[tuple[str, str], ...]
@@ -35,6 +35,7 @@ class SandboxRequest:
     body: bytes | None
     destination: Destination
     dial_url: str  # where the client's connection went (the URL it was asked to fetch)
+    hostname: str | None = None  # the handler URL's normalised host, when already known
 
     @classmethod
     def from_client(
@@ -56,24 +57,27 @@ class SandboxRequest:
         pairs = list(headers.items() if isinstance(headers, Mapping) else headers or ())
         _check_headers(pairs)
         host_header = next((value for name, value in pairs if name.lower() == "host"), None)
+        hostname: str | None = None
         if host_header is None:
             host_header = parsed.host
             pairs.insert(0, ("Host", host_header))
+            hostname = normalize_hostname(parsed.hostname)  # the handler URL has this very host
         path = parsed.pathname + parsed.search
-        hostname = parsed.hostname
-        sni = None if ip_literal(hostname) else hostname
+        ip = ip_literal(parsed.hostname)
+        sni = None if ip else parsed.hostname
         hint = sni if scheme == "https" else host_header
         data = body.encode() if isinstance(body, str) else body
         method = method.upper() if method.upper() in _STANDARD_METHODS else method
-        if data is not None and any(name.lower() == "content-length" for name, _ in pairs) is False:
+        if data is not None and not any(name.lower() == "content-length" for name, _ in pairs):
             pairs.append(("Content-Length", str(len(data))))
         return cls(
             method=method,
             url=f"{scheme}://{host_header}{path}",
             headers=tuple(pairs),
             body=data,
-            destination=Destination(scheme=scheme, port=port, hint=hint, ip=ip_literal(hostname)),  # type: ignore[arg-type]
+            destination=Destination(scheme=scheme, port=port, hint=hint, ip=ip),  # type: ignore[arg-type]
             dial_url=parsed.href,
+            hostname=hostname,
         )
 
     def js_headers(self) -> HeaderList:

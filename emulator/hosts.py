@@ -138,6 +138,9 @@ def _parse_network(host: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network |
 
 def ip_literal(host: str) -> str | None:
     """The IP a URL host names directly (``1.2.3.4``, ``[::1]``), or None for a DNS name."""
+    # A WHATWG-parsed host is an IPv6 literal in brackets, a dotted IPv4 ending in a digit, or a name.
+    if not host or not (host[0] == "[" or host[-1].isdigit()):
+        return None
     try:
         return str(ipaddress.ip_address(host.strip("[]")))
     except ValueError:

@@ -24,7 +24,7 @@ from emulator.errors import SandboxConnectionError, SandboxError, UserError
 from emulator.exchange import BadRequest, SandboxRequest, SandboxResponse
 from emulator.hosts import hostname_of
 from emulator.policy import RUNTIME_METHODS, Policy
-from emulator.runtime.pool import EnginePool, HandlerError
+from emulator.runtime.pool import EnginePool, HandlerError, ResponseBody
 from emulator.state import StateStore
 
 log = logging.getLogger("outbound")
@@ -239,10 +239,12 @@ class Sandbox:
 
 async def send(live: LiveSandbox, request: SandboxRequest, egress: Egress) -> SandboxResponse:
     """Decide and answer one request of ``live``, reading the whole response body."""
-    try:
-        hostname = hostname_of(request.url)
-    except ValueError as error:
-        raise BadRequest(f"the Host header does not make a valid URL ({request.url!r})") from error
+    hostname = request.hostname
+    if hostname is None:
+        try:
+            hostname = hostname_of(request.url)
+        except ValueError as error:
+            raise BadRequest(f"the Host header does not make a valid URL ({request.url!r})") from error
     decision = decide_request(live.policy, request.destination, hostname)
     origin = Origin(live.id, live.description.config.class_name, live.container_id)
     answer = await egress.answer(origin, request, decision)
@@ -259,4 +261,6 @@ async def send(live: LiveSandbox, request: SandboxRequest, egress: Egress) -> Sa
 async def _read(body: bytes | AsyncIterable[bytes]) -> bytes:
     if isinstance(body, bytes):
         return body
+    if isinstance(body, ResponseBody):
+        return await body.read()
     return b"".join([chunk async for chunk in body])

@@ -132,6 +132,7 @@ class Channel(asyncio.Protocol):
     def __init__(self) -> None:
         self._reader = FrameReader()
         self._transport: asyncio.Transport | None = None
+        self._outgoing: list[bytes] = []
         self._windows: dict[int, int] = {}
         self._waiting: dict[int, asyncio.Future[None]] = {}
         self.inflight = 0
@@ -157,8 +158,15 @@ class Channel(asyncio.Protocol):
                 self.frames.put_nowait((kind, ident, payload))
 
     def send(self, kind: Kind, ident: int, payload: bytes = b"") -> None:
-        assert self._transport is not None
-        self._transport.write(encode_frame(kind, ident, payload))
+        # One write per turn of the event loop, whatever the number of frames (see pool.py, _Worker.send).
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(encode_frame(kind, ident, payload))
+
+    def _flush(self) -> None:
+        frames, self._outgoing = self._outgoing, []
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(frames))
 
     def emit(self, kind: Kind, ident: int, payload: bytes) -> int:
         """Send one frame produced by JS; returns how many more body bytes this response may send."""

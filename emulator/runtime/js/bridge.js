@@ -163,32 +163,54 @@ function handlerContext(meta) {
   return ctx;
 }
 
-export async function dispatch(id, payload) {
+// Each `await` costs a round trip through Python's event loop (pythonmonkey queues every promise job there),
+// so the common case — a handler that returns a Response with a known body — runs without one: the handler
+// is called synchronously, a Response is sent at once, and only a promise gets a `.then`.
+export function dispatch(id, payload) {
   const entry = { abort: null, cancelled: false };
   inflight.set(id, entry);
+  let result;
   try {
     const [meta, body] = unpackMeta(fromHost(payload));
     const [request, abort] = incomingRequest(meta.m, meta.u, meta.h, meta.b ? body : null, meta.cf);
     entry.abort = abort;
-    let response;
+    const run = lookupHandler(meta);
     try {
-      const run = lookupHandler(meta);
-      await null; // a handler that throws synchronously takes the same path as one that rejects
-      response = await run(request, handlerContext(meta));
+      result = run(request, handlerContext(meta));
     } catch (error) {
-      host.emit(ERROR, id, packMeta({ kind: "exception", error: describeError(error) }));
+      fail(id, "exception", error);
       return;
     }
-    if (!(response instanceof Response)) {
-      const error = new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
-      host.emit(ERROR, id, packMeta({ kind: "not-response", error: describeError(error), got: typeName(response) }));
-      return;
-    }
-    await sendResponse(id, response, entry);
   } catch (error) {
-    host.emit(ERROR, id, packMeta({ kind: "internal", error: describeError(error) }));
-  } finally {
+    fail(id, "internal", error);
+    return;
+  }
+  if (result instanceof Response) {
+    respond(id, result, entry);
+    return;
+  }
+  Promise.resolve(result).then(
+    (response) => respond(id, response, entry),
+    (error) => fail(id, "exception", error),
+  );
+}
+
+function fail(id, kind, error) {
+  inflight.delete(id);
+  host.emit(ERROR, id, packMeta({ kind, error: describeError(error) }));
+}
+
+function respond(id, response, entry) {
+  if (!(response instanceof Response)) {
     inflight.delete(id);
+    const error = new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
+    host.emit(ERROR, id, packMeta({ kind: "not-response", error: describeError(error), got: typeName(response) }));
+    return;
+  }
+  try {
+    if (sendResponse(id, response, entry)) inflight.delete(id);
+  } catch (error) {
+    fail(id, "internal", error);
   }
 }
 
@@ -198,21 +220,23 @@ function typeName(value) {
   return value.constructor?.name ?? "Object";
 }
 
-async function sendResponse(id, response, entry) {
+// Sends the head, and the body when it is known. Returns true when the response is complete; a streamed
+// body is pumped by streamBody, which finishes the exchange itself.
+function sendResponse(id, response, entry) {
   const { status, statusText, headers, body } = responseParts(response);
   const head = { s: status, t: statusText, h: headers };
   if (body === null) {
     host.emit(HEAD, id, packMeta({ ...head, end: true }));
-    return;
+    return true;
   }
   if (body.used || (body.stream !== null && body.stream._disturbed)) {
     const error = new TypeError("The Response body has already been used, so it cannot be returned.");
     host.emit(ERROR, id, packMeta({ kind: "exception", error: describeError(error) }));
-    return;
+    return true;
   }
   if (body.stream === null) {
     host.emit(HEAD, id, packMeta({ ...head, end: true }, body.source));
-    return;
+    return true;
   }
   // workerd sends Content-Length, not chunked encoding, for a body of known length (FixedLengthStream).
   const length = body.length;
@@ -220,7 +244,12 @@ async function sendResponse(id, response, entry) {
     head.h = [...headers, ["content-length", String(length)]];
   }
   host.emit(HEAD, id, packMeta({ ...head, end: false }));
-  const reader = body.stream.getReader();
+  streamBody(id, body.stream, entry);
+  return false;
+}
+
+async function streamBody(id, stream, entry) {
+  const reader = stream.getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -236,6 +265,8 @@ async function sendResponse(id, response, entry) {
     host.emit(END, id, packMeta({}));
   } catch (error) {
     host.emit(END, id, packMeta({ error: describeError(error) }));
+  } finally {
+    inflight.delete(id);
   }
 }
 
