@@ -406,8 +406,10 @@ class EnginePool:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        for task in list(self._spawning):
+        spawning = list(self._spawning)
+        for task in spawning:
             task.cancel()
+        await asyncio.gather(*spawning, return_exceptions=True)
         for worker in list(self.workers):
             worker.kill("shutdown")
         for worker in list(self.workers):
@@ -433,10 +435,16 @@ class EnginePool:
             )
         finally:
             child.close()
-        await loop.create_unix_connection(lambda: worker, sock=parent)
-        worker.send(Kind.INIT, 0, self._init)
         try:
+            await loop.create_unix_connection(lambda: worker, sock=parent)
+            worker.send(Kind.INIT, 0, self._init)
             report = await asyncio.wait_for(asyncio.shield(worker.ready), self.limits.startup_timeout_s)
+        except asyncio.CancelledError:
+            # The pool closed while this worker was starting: it must not outlive the pool.
+            if worker.transport is None:
+                parent.close()
+            await asyncio.shield(self._discard(worker, "shutdown"))
+            raise
         except (TimeoutError, WorkerLost) as error:
             await self._discard(worker, "startup")
             raise ModuleLoadError(f"a JS worker did not start within {self.limits.startup_timeout_s:g} s") from error
