@@ -480,7 +480,8 @@ class EnginePool:
         if worker.dead:
             return
         worker.dead = True
-        if worker in self.workers:
+        serving = worker in self.workers
+        if serving:
             self.workers.remove(worker)
         if not worker.ready.done():
             worker.ready.set_exception(WorkerLost("the worker exited while starting", reason=reason))
@@ -492,11 +493,11 @@ class EnginePool:
             if not future.done():
                 future.set_exception(WorkerLost(message, reason=reason))
         worker.calls.clear()
-        if reason not in ("shutdown", "retired"):
+        if serving and reason not in ("shutdown", "retired"):
             self._on_event(f"JS worker {worker.number} {message}; starting a replacement")
-        if not worker.retiring or reason != "retired":
-            if len(self.workers) + len(self._spawning) < self.size:
-                self._replace()
+        # Only a worker that was serving is replaced; one that failed to start is its spawner's to report.
+        if serving and len(self.workers) + len(self._spawning) < self.size:
+            self._replace()
 
     def retire_if_idle(self, worker: _Worker) -> None:
         if worker.retiring and not worker.exchanges and not worker.calls:

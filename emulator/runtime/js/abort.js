@@ -1,98 +1,133 @@
-// AbortController and AbortSignal (DOM standard), with the static helpers Workers has: abort, timeout, any.
-import { DOMException, Event, EventTarget } from "./events.js";
+// AbortController and AbortSignal as workerd has them (api/basics.h/.c++):
+//   - the default reason is DOMException AbortError "The operation was aborted"; AbortSignal.timeout() aborts
+//     with DOMException TimeoutError "The operation was aborted due to timeout";
+//   - `onabort` runs before the listeners added with addEventListener, and a listener that throws makes
+//     abort() throw;
+//   - once a signal has aborted, all its listeners are dropped (nothing else can happen to it);
+//   - AbortSignal.any([]) never aborts, and any() of an already aborted signal is a new aborted signal with
+//     the same reason.
+import {
+  DOMException,
+  Event,
+  EventTarget,
+  addNativeListener,
+  dispatch,
+  removeAllListeners,
+  setAbortSignalCheck,
+  trustedEvent,
+} from "./events.js";
+import { setTimeout } from "./timers.js";
 
-const kAborted = Symbol("aborted");
-const kReason = Symbol("reason");
-const kOnAbort = Symbol("onabort");
-const kDependents = Symbol("dependent signals");
+const kState = Symbol("abort state");
 const kInternal = Symbol("internal construction");
+
+function signalState(signal) {
+  const state = signal?.[kState];
+  if (state === undefined) throw new TypeError("Illegal invocation");
+  return state;
+}
 
 export class AbortSignal extends EventTarget {
   constructor(token = undefined) {
     if (token !== kInternal) throw new TypeError("Illegal constructor");
     super();
-    this[kAborted] = false;
-    this[kReason] = undefined;
-    this[kOnAbort] = null;
-    this[kDependents] = [];
+    this[kState] = { aborted: false, reason: undefined, onabort: null, neverAborts: false };
   }
 
   get aborted() {
-    return this[kAborted];
+    return signalState(this).aborted;
   }
 
   get reason() {
-    return this[kReason];
+    return signalState(this).reason;
   }
 
   get onabort() {
-    return this[kOnAbort];
+    return signalState(this).onabort;
   }
 
+  // workerd keeps any function or object (only a function is ever called) and turns anything else into null.
   set onabort(handler) {
-    if (this[kOnAbort] !== null) this.removeEventListener("abort", this[kOnAbort]);
-    this[kOnAbort] = typeof handler === "function" ? handler : null;
-    if (this[kOnAbort] !== null) this.addEventListener("abort", this[kOnAbort]);
+    signalState(this).onabort = typeof handler === "function" || (typeof handler === "object" && handler !== null) ? handler : null;
   }
 
   throwIfAborted() {
-    if (this[kAborted]) throw this[kReason];
+    const state = signalState(this);
+    if (state.aborted) throw state.reason;
   }
 
   static abort(reason = undefined) {
     const signal = createSignal();
-    signal[kAborted] = true;
-    signal[kReason] = reason === undefined ? abortError() : reason;
+    const state = signal[kState];
+    state.aborted = true;
+    state.reason = reason === undefined ? abortError() : reason;
     return signal;
   }
 
-  static timeout(milliseconds) {
-    const ms = Number(milliseconds);
-    if (!Number.isFinite(ms) || ms < 0) {
-      throw new TypeError(`Failed to execute 'timeout' on 'AbortSignal': Value is outside the 'unsigned long long' value range.`);
-    }
+  // The delay is not range-checked: workerd takes a double and a negative or NaN delay fires at once.
+  static timeout(delay) {
     const signal = createSignal();
-    setTimeout(() => abortSignal(signal, new DOMException("The operation was aborted due to timeout", "TimeoutError")), ms);
+    setTimeout(() => abortSignal(signal, timeoutError()), delay);
     return signal;
   }
 
   static any(signals) {
-    const result = createSignal();
-    const sources = [...signals];
-    for (const source of sources) {
-      if (!(source instanceof AbortSignal)) throw new TypeError("AbortSignal.any() requires a sequence of AbortSignal objects.");
-      if (source.aborted) {
-        result[kAborted] = true;
-        result[kReason] = source.reason;
-        return result;
+    const sources = [];
+    for (const source of signals) {
+      if (!(source instanceof AbortSignal)) {
+        throw new TypeError(
+          "Failed to execute 'any' on 'AbortSignal': parameter 1 is not of type 'Sequence<AbortSignal>'.",
+        );
       }
+      sources.push(source);
     }
-    for (const source of sources) source[kDependents].push(result);
-    return result;
+    if (sources.length === 0) {
+      const signal = createSignal();
+      signal[kState].neverAborts = true;
+      return signal;
+    }
+    for (const source of sources) {
+      if (source.aborted) return AbortSignal.abort(source.reason);
+    }
+    const signal = createSignal();
+    for (const source of sources) {
+      addNativeListener(source, "abort", () => abortSignal(signal, source.reason), true);
+    }
+    return signal;
   }
 
   get [Symbol.toStringTag]() {
     return "AbortSignal";
   }
 }
+setAbortSignalCheck((value) => value instanceof AbortSignal);
 
 function abortError() {
   return new DOMException("The operation was aborted", "AbortError");
+}
+
+function timeoutError() {
+  return new DOMException("The operation was aborted due to timeout", "TimeoutError");
 }
 
 export function createSignal() {
   return new AbortSignal(kInternal);
 }
 
+// Aborts `signal` (once): sets the reason, then fires "abort" (`onabort` first), then drops every listener.
 export function abortSignal(signal, reason = undefined) {
-  if (signal[kAborted]) return;
-  signal[kAborted] = true;
-  signal[kReason] = reason === undefined ? abortError() : reason;
-  const dependents = signal[kDependents];
-  signal[kDependents] = [];
-  signal.dispatchEvent(new Event("abort"));
-  for (const dependent of dependents) abortSignal(dependent, signal[kReason]);
+  const state = signalState(signal);
+  if (state.aborted || state.neverAborts) return;
+  state.aborted = true;
+  state.reason = reason === undefined ? abortError() : reason;
+  try {
+    dispatch(signal, trustedEvent(new Event("abort")));
+  } finally {
+    removeAllListeners(signal);
+  }
 }
+
+const kSignal = Symbol("signal");
 
 export class AbortController {
   constructor() {
@@ -100,15 +135,16 @@ export class AbortController {
   }
 
   get signal() {
-    return this[kSignal];
+    const signal = this?.[kSignal];
+    if (signal === undefined) throw new TypeError("Illegal invocation");
+    return signal;
   }
 
   abort(reason = undefined) {
-    abortSignal(this[kSignal], reason);
+    abortSignal(this.signal, reason);
   }
 
   get [Symbol.toStringTag]() {
     return "AbortController";
   }
 }
-const kSignal = Symbol("signal");

@@ -6,7 +6,9 @@
 //   emit(kind, id, bytes) -> number          write one frame to the parent; for DATA, the bytes left in the window
 //   drain(id) -> Promise                     resolves when the parent acknowledged enough of a streamed body
 //   log(level, bytes)                        one console entry (UTF-8), tagged by Python with the current request
-//   timerSet(id, ms), timerClear(id)         Python-backed timers (pythonmonkey's own leak one handle each)
+//   timerSet(id, ms) -> request id           a Python-backed timer (pythonmonkey's own leak a handle each);
+//                                            0 means refused: no request is running (global scope)
+//   timerClear(id)
 //   random(n) -> bytes                       n bytes from os.urandom
 //   crypto(bytes) -> Promise<bytes>          one WebCrypto operation (meta JSON + key/data), see crypto.js
 //   fetch(bytes) -> Promise<bytes>           start an outbound fetch; resolves with the response head
