@@ -85,8 +85,9 @@ async def main() -> None:
             async with client.get(f"http://{address}/") as response:
                 await response.read()
 
-        async with Emulator.load(HANDLERS, in_memory=True, connect_to={"upstream.bench": address},
-                                 workers=options.workers) as emu:
+        async with Emulator.load(
+            HANDLERS, in_memory=True, connect_to={"upstream.bench": address}, workers=options.workers
+        ) as emu:
             passthrough = emu.sandbox("bench-pass", cls="Bench")
             synthetic = emu.sandbox("bench-js", cls="Bench")
             await synthetic.set_outbound_handler("synthetic")
@@ -106,8 +107,10 @@ async def main() -> None:
                 ("JS handler, synthetic Response", await via(synthetic)),
                 ("JS handler, set header + fetch()", await via(inject)),
             ]
-            print(f"{options.requests} sequential requests per path; {options.requests * 4} with "
-                  f"{options.concurrency} in flight; {options.workers} JS workers")
+            print(
+                f"{options.requests} sequential requests per path; {options.requests * 4} with "
+                f"{options.concurrency} in flight; {options.workers} JS workers"
+            )
             print(f"{'path':44} {'median µs':>10} {'p99 µs':>9} {'req/s':>9} {'× baseline':>11}")
             baseline_rate = 0.0
             for name, send in paths:
@@ -128,8 +131,10 @@ async def main() -> None:
                 for _ in range(options.soak // 10_000 or 1):
                     await asyncio.gather(*(limited() for _ in range(min(10_000, options.soak))))
                 elapsed = time.perf_counter() - started
-                print(f"soak: {options.soak} JS-answered requests in {elapsed:.1f} s; JS worker RSS "
-                      f"{start:.0f} MiB at start, {rss_mib(emu):.0f} MiB at end (sum over workers)")
+                print(
+                    f"soak: {options.soak} JS-answered requests in {elapsed:.1f} s; JS worker RSS "
+                    f"{start:.0f} MiB at start, {rss_mib(emu):.0f} MiB at end (sum over workers)"
+                )
     await runner.cleanup()
 
 

@@ -36,7 +36,30 @@ _EXPORTS = {
     "UserError": "emulator.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BadRequest",
+    "BuildError",
+    "ConfigError",
+    "ConsoleEntry",
+    "ContainerProxyMissing",
+    "Decision",
+    "Deny",
+    "Emulator",
+    "Limits",
+    "ModuleLoadError",
+    "OutboundError",
+    "OutboundHandlerNotFound",
+    "Passthrough",
+    "Policy",
+    "Refuse",
+    "RunHandler",
+    "Sandbox",
+    "SandboxConnectionError",
+    "SandboxError",
+    "SandboxResponse",
+    "Step",
+    "UserError",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -22,7 +22,10 @@ __all__ = ["ExpansionLoop", "expand_dotenv", "parse_dotenv"]
 
 # dotenv 16.3.1 `LINE`, translated from JS: `\s` and `.` and the multi-line `^`/`$` differ between
 # JS and Python, so they are spelled out; JS's `\w` is ASCII-only.
-_JS_WHITESPACE = "\t\n\x0b\x0c\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_JS_WHITESPACE = (
+    "\t\n\x0b\x0c\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 _JS_SPACE = f"[{re.escape(_JS_WHITESPACE)}]"
 _JS_LINE_START = r"(?:(?<=[\n\r\u2028\u2029])|\A)"
 _JS_LINE_END = r"(?=[\n\r\u2028\u2029]|\Z)"
@@ -85,12 +88,12 @@ def expand_dotenv(parsed: dict[str, str], process_env: Mapping[str, str]) -> dic
     and the process environment (which wins); `\\$` becomes `$` afterwards. Returns process env +
     expanded values."""
     running: dict[str, str] = {}
-    for name, value in _js_key_order(parsed).items():
+    for name, raw in _js_key_order(parsed).items():
         from_process = process_env.get(name)
-        if from_process and from_process != value:
+        if from_process and from_process != raw:
             value = from_process
         else:
-            value = _expand_value(name, value, {**running, **process_env}, running)
+            value = _expand_value(name, raw, {**running, **process_env}, running)
         running[name] = value.replace("\\$", "$")
     return _js_key_order({**process_env, **running})
 

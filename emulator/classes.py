@@ -66,7 +66,7 @@ def _hosts(class_name: str, prop: str, value: Any) -> tuple[str, ...] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ClassConfigError(
-            f"{class_name}.{prop} must be an array of host patterns (strings), e.g. [\"github.com\", \"*.npmjs.org\"]; "
+            f'{class_name}.{prop} must be an array of host patterns (strings), e.g. ["github.com", "*.npmjs.org"]; '
             f"got {value!r}"
         )
     return tuple(value)

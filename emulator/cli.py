@@ -64,11 +64,20 @@ def _configure_logging(verbose: bool) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", metavar="PATH", help="wrangler.jsonc / wrangler.json / wrangler.toml")
     parser.add_argument("--env", "-e", metavar="NAME", help="the wrangler environment to use")
-    parser.add_argument("--class", dest="cls", metavar="NAME",
-                        help="the sandbox's Container class (default: its known class, else the only one)")
+    parser.add_argument(
+        "--class",
+        dest="cls",
+        metavar="NAME",
+        help="the sandbox's Container class (default: its known class, else the only one)",
+    )
     parser.add_argument("--persist-to", metavar="DIR", help="where sandbox state lives (default: <project>/.outbound)")
-    parser.add_argument("--connect-to", action="append", default=[], metavar="HOST[:PORT]:ADDR:PORT",
-                        help="send connections for HOST[:PORT] to ADDR:PORT instead (repeatable), like curl's")
+    parser.add_argument(
+        "--connect-to",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]:ADDR:PORT",
+        help="send connections for HOST[:PORT] to ADDR:PORT instead (repeatable), like curl's",
+    )
     parser.add_argument("--cacert", metavar="FILE", help="also trust this CA for upstream TLS")
     parser.add_argument("--verbose", "-v", action="store_true", help="show debug output")
 
@@ -78,19 +87,26 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     parser = argparse.ArgumentParser(prog="outbound", description="Run Cloudflare outbound Workers locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    request = commands.add_parser("request", help="send one request as a sandbox and print the response like curl -i",
-                                  description="Send one request through the handlers, as SANDBOX would.")
+    request = commands.add_parser(
+        "request",
+        help="send one request as a sandbox and print the response like curl -i",
+        description="Send one request through the handlers, as SANDBOX would.",
+    )
     _common(request)
     request.add_argument("--sandbox", "-s", required=True, metavar="ID", help="the sandbox sending the request")
     request.add_argument("-X", "--request", dest="method", default=None, metavar="METHOD")
     request.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'")
-    request.add_argument("-d", "--data", dest="data", default=None, metavar="BODY",
-                         help="request body; @FILE reads it from a file")
+    request.add_argument(
+        "-d", "--data", dest="data", default=None, metavar="BODY", help="request body; @FILE reads it from a file"
+    )
     request.add_argument("positionals", nargs="+", metavar="[ENTRY] URL")
 
-    policy = commands.add_parser("policy", help="apply a runtime method to a sandbox's persisted policy",
-                                 description="Apply one of the ten runtime methods, e.g. "
-                                 "`outbound policy agent-1 setOutboundHandler allowHosts '{\"allowedHostnames\":[\"github.com\"]}'`.")
+    policy = commands.add_parser(
+        "policy",
+        help="apply a runtime method to a sandbox's persisted policy",
+        description="Apply one of the ten runtime methods, e.g. "
+        '`outbound policy agent-1 setOutboundHandler allowHosts \'{"allowedHostnames":["github.com"]}\'`.',
+    )
     _common(policy)
     policy.add_argument("positionals", nargs="+", metavar="[ENTRY] ID METHOD [ARGS...]")
     return parser, {"request": request, "policy": policy}
@@ -98,8 +114,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 def _looks_like_target(value: str) -> bool:
     path = Path(value)
-    return path.exists() and (path.is_dir() or path.suffix in ENTRY_SUFFIXES or path.name in CONFIG_NAMES
-                              or path.suffix in (".json", ".jsonc", ".toml"))
+    return path.exists() and (
+        path.is_dir()
+        or path.suffix in ENTRY_SUFFIXES
+        or path.name in CONFIG_NAMES
+        or path.suffix in (".json", ".jsonc", ".toml")
+    )
 
 
 def _split_target(args: argparse.Namespace, minimum: int) -> tuple[str | None, list[str]]:
@@ -117,7 +137,9 @@ def _connect_to(values: Sequence[str]) -> dict[str, str]:
     for value in values:
         parts = value.rsplit(":", 2)
         if len(parts) != 3 or not parts[2].isdigit():
-            raise UserError(f"--connect-to {value!r}: expected HOST[:PORT]:ADDR:PORT, e.g. github.com:443:127.0.0.1:8443")
+            raise UserError(
+                f"--connect-to {value!r}: expected HOST[:PORT]:ADDR:PORT, e.g. github.com:443:127.0.0.1:8443"
+            )
         table[parts[0]] = f"{parts[1]}:{parts[2]}"
     return table
 
@@ -184,21 +206,25 @@ def _policy_arguments(method: str, raw: list[str]) -> tuple[Any, ...]:
     if len(raw) > len(kinds):
         raise UserError(f"{method} takes at most {len(kinds)} argument(s), got {len(raw)}")
     values: list[Any] = []
-    for kind, value in zip(kinds, raw):
+    for kind, value in zip(kinds, raw, strict=False):
         if kind == "str":
             values.append(value)
             continue
         try:
             values.append(json.loads(value))
         except json.JSONDecodeError as error:
-            raise UserError(f"{method}: {value!r} is not valid JSON ({error.msg}); quote it, e.g. '[\"github.com\"]'") from None
+            raise UserError(
+                f"{method}: {value!r} is not valid JSON ({error.msg}); quote it, e.g. '[\"github.com\"]'"
+            ) from None
     return tuple(values)
 
 
 async def _policy(args: argparse.Namespace) -> int:
     target, positionals = _split_target(args, 2)
     if len(positionals) < 2:
-        raise UserError("expected a sandbox id and a runtime method, e.g. `outbound policy agent-1 allowHost github.com`")
+        raise UserError(
+            "expected a sandbox id and a runtime method, e.g. `outbound policy agent-1 allowHost github.com`"
+        )
     sandbox_id, method, *raw = positionals
     arguments = _policy_arguments(method, raw)
     async with _emulator(args, target) as emu:

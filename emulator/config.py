@@ -77,9 +77,7 @@ _UNSUPPORTED_BOMS = (
 # workers-utils validation-helpers.ts `isValidName` and validation.ts `isValidR2BucketName`.
 _WORKER_NAME = re.compile(r"^$|^[a-z0-9_][a-z0-9\-_]*$")
 _R2_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_TOML_ERROR = re.compile(
-    r"^(?P<reason>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$"
-)
+_TOML_ERROR = re.compile(r"^(?P<reason>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)$")
 
 
 # -- the typed view -----------------------------------------------------------------------------
@@ -366,9 +364,7 @@ def _build(project: _Project, environ: Mapping[str, str] | None) -> WorkerConfig
         raise environment.main_key.error(f'"{environment.main}" does not exist (looked for {project.main})')
     root = project.path.parent
     var_names = frozenset(environment.vars)
-    secrets = _load_secrets(
-        root, project.dev_vars_env, _environ(environ), environment.required_secrets, var_names
-    )
+    secrets = _load_secrets(root, project.dev_vars_env, _environ(environ), environment.required_secrets, var_names)
     return WorkerConfig(
         root=root,
         path=project.path,
@@ -547,9 +543,7 @@ def _vars(value: object, key: _Key) -> dict[str, JSONValue]:
 def _json_value(value: object, key: _Key) -> JSONValue:
     """A var's value as JSON; TOML dates have no JSON form and wrangler refuses them."""
     if isinstance(value, (datetime.date, datetime.time)):
-        raise key.error(
-            f'is {_show(value)}, which wrangler does not support; quote it, e.g. "{value.isoformat()}"'
-        )
+        raise key.error(f'is {_show(value)}, which wrangler does not support; quote it, e.g. "{value.isoformat()}"')
     if isinstance(value, list):
         return [_json_value(item, key.child(index)) for index, item in enumerate(value)]
     if isinstance(value, dict):
@@ -679,9 +673,7 @@ def _load_secrets(
         values, sources = parse_dotenv(_read_secrets_file(found)), (found,)
     elif use_dot_env:
         # wrangler always mixes in process.env when `secrets` is declared, and filters below.
-        include_process_env = required is not None or _flag(
-            environ, INCLUDE_PROCESS_ENV_VARIABLE, default=False
-        )
+        include_process_env = required is not None or _flag(environ, INCLUDE_PROCESS_ENV_VARIABLE, default=False)
         sources = tuple(path for path in dot_env if path.is_file())
         values = _load_dot_env(sources, environ if include_process_env else {})
     if required is not None:

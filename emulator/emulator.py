@@ -39,8 +39,13 @@ log = logging.getLogger("outbound")
 console_log = logging.getLogger("outbound.console")
 
 STATE_FOLDER = ".outbound"
-_CONSOLE_LEVELS = {"debug": logging.DEBUG, "log": logging.INFO, "info": logging.INFO, "warn": logging.WARNING,
-                   "error": logging.ERROR}
+_CONSOLE_LEVELS = {
+    "debug": logging.DEBUG,
+    "log": logging.INFO,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 class Emulator:
@@ -102,8 +107,15 @@ class Emulator:
         upstream = UpstreamOptions(
             connect_to=dict(connect_to or {}), ca_file=Path(upstream_ca) if upstream_ca is not None else None
         )
-        return cls(config, persist_to=folder, workers=workers, limits=limits, upstream=upstream, extra_vars=vars,
-                   on_console=on_console)
+        return cls(
+            config,
+            persist_to=folder,
+            workers=workers,
+            limits=limits,
+            upstream=upstream,
+            extra_vars=vars,
+            on_console=on_console,
+        )
 
     async def __aenter__(self) -> Emulator:
         try:
@@ -153,14 +165,17 @@ class Emulator:
         report = pool.report.get("classes", {})
         for export_name in classes:
             probe = container_id(export_name, "outbound-load-check")
-            data = await pool.call("describe", {"exportName": export_name, "sandbox": "outbound-load-check",
-                                                "containerId": probe})
+            data = await pool.call(
+                "describe", {"exportName": export_name, "sandbox": "outbound-load-check", "containerId": probe}
+            )
             description = parse_description(export_name, data)
             for warning in class_warnings(description, list(report[export_name].get("staticFields", []))):
                 self._warn(warning)
             if description.config.has_static_config and not description.has_container_proxy:
-                self._warn(f"{description.config.class_name}: {container_proxy_error()} "
-                           "(production throws this when the container starts)")
+                self._warn(
+                    f"{description.config.class_name}: {container_proxy_error()} "
+                    "(production throws this when the container starts)"
+                )
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -170,8 +185,9 @@ class Emulator:
         tag = entry.tag
         if isinstance(tag, RequestTag):
             tag.console.append(entry)
-            console_log.log(_CONSOLE_LEVELS.get(entry.level, logging.INFO), "[%s %s] %s", tag.sandbox_id, tag.handler,
-                            entry.message)
+            console_log.log(
+                _CONSOLE_LEVELS.get(entry.level, logging.INFO), "[%s %s] %s", tag.sandbox_id, tag.handler, entry.message
+            )
         else:
             console_log.log(_CONSOLE_LEVELS.get(entry.level, logging.INFO), "%s", entry.message)
         if self._on_console is not None:

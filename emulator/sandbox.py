@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from typing import Any
 
 from emulator.classes import ClassDescription, container_proxy_error, parse_description
@@ -134,7 +133,7 @@ class SandboxRegistry:
             raise UserError(f"{method} takes {expected} argument(s), got {len(args)}")
         live = await self.get(sandbox_id, cls)
         async with live.lock:
-            policy = getattr(live.policy, attribute)(*args)
+            policy: Policy = getattr(live.policy, attribute)(*args)
             if policy.using_interception:
                 await self._state.save_overrides(sandbox_id, policy.overrides)
             live.policy = policy

@@ -106,7 +106,9 @@ class StateStore:
 def _record(row: aiosqlite.Row | tuple[object, ...]) -> SandboxRecord:
     sandbox_id, class_name, configuration, created_ms = row
     overrides = RuntimeOverrides.from_json(json.loads(str(configuration))) if configuration is not None else None
-    return SandboxRecord(id=str(sandbox_id), class_name=str(class_name), overrides=overrides, created_ms=int(str(created_ms)))
+    return SandboxRecord(
+        id=str(sandbox_id), class_name=str(class_name), overrides=overrides, created_ms=int(str(created_ms))
+    )
 
 
 def _now_ms() -> int:

@@ -90,9 +90,7 @@ class UpstreamOptions:
         """Checks the JSON the emulator sends; raises ValueError naming the bad key and value."""
         unknown = set(raw) - {"connect_to", "ca_file"}
         if unknown:
-            raise ValueError(
-                f"upstream options: unknown key(s) {sorted(unknown)}; expected connect_to, ca_file"
-            )
+            raise ValueError(f"upstream options: unknown key(s) {sorted(unknown)}; expected connect_to, ca_file")
         connect_to = raw.get("connect_to") or {}
         if not isinstance(connect_to, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in connect_to.items()
@@ -192,8 +190,7 @@ class UpstreamResponse:
         self.reason = response.reason or ""
         # Names lower-cased; values decoded as UTF-8 as workerd hands them to JS (invalid bytes become U+FFFD).
         self.headers: list[tuple[str, str]] = [
-            (name.decode("latin-1").lower(), value.decode("utf-8", "replace"))
-            for name, value in response.raw_headers
+            (name.decode("latin-1").lower(), value.decode("utf-8", "replace")) for name, value in response.raw_headers
         ]
         self._done = False
 
@@ -319,9 +316,7 @@ def _map_error(error: BaseException, url: str) -> UpstreamError:
         return ConnectFailed(f"{url}: could not connect ({cause})")
     if isinstance(error, aiohttp.ClientResponseError):
         return InvalidResponse(f"{url}: invalid HTTP response ({cause})")
-    if isinstance(
-        error, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError)
-    ):
+    if isinstance(error, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError, asyncio.TimeoutError)):
         return ConnectionLost(f"{url}: connection lost ({cause})")
     if isinstance(error, (aiohttp.InvalidURL, ValueError)):
         return InvalidRequest(f"{url}: request refused ({cause})")

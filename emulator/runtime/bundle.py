@@ -189,9 +189,9 @@ async def build_handler(entry: Path, root: Path, out_dir: Path, *, name: str = "
     code, output = await _run_esbuild(args, cwd=root)
     messages = parse_messages(output)
     if code != 0:
-        errors = [m for m, raw in zip(messages, _kinds(output)) if raw == "error"] or messages
+        errors = [m for m, raw in zip(messages, _kinds(output), strict=True) if raw == "error"] or messages
         raise BuildError(entry, errors or [BuildMessage(output.strip() or f"esbuild exited with status {code}")])
-    warnings = tuple(m for m, raw in zip(messages, _kinds(output)) if raw == "warning")
+    warnings = tuple(m for m, raw in zip(messages, _kinds(output), strict=True) if raw == "warning")
     meta = json.loads(metafile.read_text())
     inputs = tuple(sorted((root / name).resolve() for name in meta.get("inputs", {})))
     sourcemap = SourceMap.load(outfile.with_suffix(".js.map"), sources_relative_to=out_dir)

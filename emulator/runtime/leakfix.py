@@ -37,5 +37,5 @@ def install(loop: asyncio.AbstractEventLoop) -> None:
             _PY_DECREF(callback)
         return handle
 
-    loop.call_soon_threadsafe = call_soon_threadsafe  # type: ignore[method-assign]
-    loop.call_later = call_later  # type: ignore[method-assign]
+    loop.call_soon_threadsafe = call_soon_threadsafe  # type: ignore[method-assign,assignment]
+    loop.call_later = call_later  # type: ignore[method-assign,assignment]

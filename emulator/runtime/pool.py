@@ -282,9 +282,8 @@ class _Worker(asyncio.Protocol):
             future = self.calls.pop(ident, None)
             if future is not None and not future.done():
                 future.set_result(unpack_meta(payload)[0])
-        elif kind == Kind.READY or kind == Kind.FATAL:
-            if not self.ready.done():
-                self.ready.set_result({"fatal": kind == Kind.FATAL, **unpack_meta(payload)[0]})
+        elif (kind == Kind.READY or kind == Kind.FATAL) and not self.ready.done():
+            self.ready.set_result({"fatal": kind == Kind.FATAL, **unpack_meta(payload)[0]})
 
     def _on_head(self, ident: int, payload: bytes) -> None:
         exchange = self.exchanges.get(ident)
@@ -546,7 +545,9 @@ class EnginePool:
         if not candidates:
             candidates = [w for w in self.workers if not w.dead]
         if not candidates:
-            raise WorkerLost("no JS worker is running (they are being restarted); retry the request", reason="restarting")
+            raise WorkerLost(
+                "no JS worker is running (they are being restarted); retry the request", reason="restarting"
+            )
         return min(candidates, key=lambda w: len(w.exchanges))
 
     def _ident(self) -> int:
@@ -621,8 +622,14 @@ class EnginePool:
     def stats(self) -> dict[str, Any]:
         return {
             "workers": [
-                {"number": w.number, "pid": w.process.pid if w.process else None, "rss": w.rss_bytes(),
-                 "requests": w.requests, "inflight": len(w.exchanges), "retiring": w.retiring}
+                {
+                    "number": w.number,
+                    "pid": w.process.pid if w.process else None,
+                    "rss": w.rss_bytes(),
+                    "requests": w.requests,
+                    "inflight": len(w.exchanges),
+                    "retiring": w.retiring,
+                }
                 for w in self.workers
             ]
         }

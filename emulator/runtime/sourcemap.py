@@ -138,7 +138,9 @@ class SourceMap:
         return "\n".join(out)
 
 
-def map_stack(stack: str, bundle_filename: str, sourcemap: SourceMap | None, *, display: Path | None = None) -> list[str]:
+def map_stack(
+    stack: str, bundle_filename: str, sourcemap: SourceMap | None, *, display: Path | None = None
+) -> list[str]:
     """Rewrite SpiderMonkey frames into ``at name (file:line:col)`` lines, mapped through the bundle's map.
 
     Frames inside the emulator's runtime (any file other than the bundle) are dropped: they are ours, not

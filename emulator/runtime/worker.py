@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import ctypes
+import importlib
 import json
 import os
 import signal
@@ -25,10 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from emulator.runtime import leakfix
+from emulator.runtime.bridge import (
+    RESPONSE_WINDOW_BYTES,
+    FrameReader,
+    Kind,
+    encode_frame,
+    pack_meta,
+    unpack_meta,
+)
 from emulator.runtime.host import crypto as host_crypto
 from emulator.runtime.host.compression import Codecs
 from emulator.runtime.host.fetch import FetchHost
-from emulator.runtime.bridge import RESPONSE_WINDOW_BYTES, FrameReader, Kind, encode_frame, pack_meta, unpack_meta
 
 CURRENT_REQUEST: contextvars.ContextVar[int] = contextvars.ContextVar("outbound_request", default=0)
 
@@ -223,7 +231,8 @@ async def serve(fd: int) -> None:
         raise RuntimeError(f"expected INIT from the emulator, got {kind.name}")
     options = json.loads(payload)
 
-    import pythonmonkey as pm  # noqa: PLC0415 - imported here, on the loop's thread, after the fork
+    # Imported here, on the loop's thread; typed as Any because its stubs describe JS values as Python types.
+    pm: Any = importlib.import_module("pythonmonkey")
 
     host = Host(channel, options)
     pm.globalThis["__outbound_host"] = host.as_js_object()

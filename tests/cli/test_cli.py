@@ -15,7 +15,9 @@ CONFORMANCE = ROOT / "fixtures" / "handlers" / "conformance"
 
 def outbound(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     # Bytes first: the response is printed with CRLF line ends, which text mode would translate away.
-    raw = subprocess.run([sys.executable, "-m", "emulator", *args], cwd=cwd, capture_output=True, timeout=60)
+    raw = subprocess.run(
+        [sys.executable, "-m", "emulator", *args], cwd=cwd, capture_output=True, timeout=60, check=False
+    )
     return subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(), raw.stderr.decode())
 
 
@@ -25,8 +27,20 @@ def state(tmp_path: Path) -> str:
 
 
 def test_request_prints_the_response_like_curl_and_the_rule_on_stderr(state: str) -> None:
-    result = outbound("request", "--config", str(CONFORMANCE), "--persist-to", state, "--sandbox", "cli-1",
-                      "--class", "Precedence", "-H", "X-Test: 1", "http://github.com/repo")
+    result = outbound(
+        "request",
+        "--config",
+        str(CONFORMANCE),
+        "--persist-to",
+        state,
+        "--sandbox",
+        "cli-1",
+        "--class",
+        "Precedence",
+        "-H",
+        "X-Test: 1",
+        "http://github.com/repo",
+    )
     assert result.returncode == 0, result.stderr
     head, body = result.stdout.split("\r\n\r\n", 1)
     assert head.splitlines()[0] == "HTTP/1.1 200 OK"
@@ -39,11 +53,21 @@ def test_request_prints_the_response_like_curl_and_the_rule_on_stderr(state: str
 
 def test_policy_changes_what_the_next_request_gets(state: str) -> None:
     common = ("--config", str(CONFORMANCE), "--persist-to", state)
-    changed = outbound("policy", *common, "--class", "Lockdown", "cli-2", "setOutboundHandler", "allowHosts",
-                       '{"allowedHostnames": ["github.com"]}')
+    changed = outbound(
+        "policy",
+        *common,
+        "--class",
+        "Lockdown",
+        "cli-2",
+        "setOutboundHandler",
+        "allowHosts",
+        '{"allowedHostnames": ["github.com"]}',
+    )
     assert changed.returncode == 0, changed.stderr
     assert json.loads(changed.stdout)["outboundHandlerOverride"] == {
-        "method": "allowHosts", "hasParams": True, "params": {"allowedHostnames": ["github.com"]}
+        "method": "allowHosts",
+        "hasParams": True,
+        "params": {"allowedHostnames": ["github.com"]},
     }
     # the sandbox's class is remembered: no --class from here on
     denied = outbound("request", *common, "--sandbox", "cli-2", "http://elsewhere.example/")
@@ -52,8 +76,18 @@ def test_policy_changes_what_the_next_request_gets(state: str) -> None:
 
 
 def test_unknown_handler_is_cloudflares_error_and_exit_1(state: str) -> None:
-    result = outbound("policy", "--config", str(CONFORMANCE), "--persist-to", state, "--class", "Lockdown",
-                      "cli-3", "setOutboundHandler", "nope")
+    result = outbound(
+        "policy",
+        "--config",
+        str(CONFORMANCE),
+        "--persist-to",
+        state,
+        "--class",
+        "Lockdown",
+        "cli-3",
+        "setOutboundHandler",
+        "nope",
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "outbound: error: Outbound handler method 'nope' not found in outboundHandlers for Lockdown"
@@ -61,15 +95,35 @@ def test_unknown_handler_is_cloudflares_error_and_exit_1(state: str) -> None:
 
 
 def test_bad_json_argument_says_how_to_quote_it(state: str) -> None:
-    result = outbound("policy", "--config", str(CONFORMANCE), "--persist-to", state, "--class", "Lockdown",
-                      "cli-4", "setAllowedHosts", "github.com")
+    result = outbound(
+        "policy",
+        "--config",
+        str(CONFORMANCE),
+        "--persist-to",
+        state,
+        "--class",
+        "Lockdown",
+        "cli-4",
+        "setAllowedHosts",
+        "github.com",
+    )
     assert result.returncode == 1
     assert "setAllowedHosts: 'github.com' is not valid JSON" in result.stderr
 
 
 def test_a_refused_connection_exits_like_curl(state: str) -> None:
-    result = outbound("request", "--config", str(CONFORMANCE), "--persist-to", state, "--sandbox", "cli-5",
-                      "--class", "PlainClosed", "http://h.com/")
+    result = outbound(
+        "request",
+        "--config",
+        str(CONFORMANCE),
+        "--persist-to",
+        state,
+        "--sandbox",
+        "cli-5",
+        "--class",
+        "PlainClosed",
+        "http://h.com/",
+    )
     assert result.returncode == 52
     assert "enableInternet is false" in result.stderr
 
@@ -89,8 +143,15 @@ def test_no_config_found_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_a_syntax_error_names_the_ts_line(tmp_path: Path) -> None:
-    result = outbound("request", str(ROOT / "fixtures" / "broken" / "syntax-error.ts"), "--persist-to",
-                      str(tmp_path), "--sandbox", "s", "http://x.com/")
+    result = outbound(
+        "request",
+        str(ROOT / "fixtures" / "broken" / "syntax-error.ts"),
+        "--persist-to",
+        str(tmp_path),
+        "--sandbox",
+        "s",
+        "http://x.com/",
+    )
     assert result.returncode == 1
     assert "syntax-error.ts:4:" in result.stderr
     assert 'Expected "]"' in result.stderr

@@ -14,8 +14,18 @@ ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "fixtures" / "handlers"
 
 # Host names the fixtures use that should reach the local HTTP server when a request is passed through.
-PASSTHROUGH_NAMES = ("allowed.com", "random.com", "allowed.example", "sub.allowed.example", "h.com", "example.org",
-                     "141.101.64.5", "1.2.3.4", "vcs.example", "other.example")
+PASSTHROUGH_NAMES = (
+    "allowed.com",
+    "random.com",
+    "allowed.example",
+    "sub.allowed.example",
+    "h.com",
+    "example.org",
+    "141.101.64.5",
+    "1.2.3.4",
+    "vcs.example",
+    "other.example",
+)
 
 
 @pytest.fixture(scope="session")

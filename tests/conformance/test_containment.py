@@ -30,7 +30,7 @@ async def test_a_thrown_error_is_a_500_naming_the_handler_and_ts_line(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "TypeError: handler exploded" in logged
     assert "at Faulty.outboundHandlers.throws (src/index.ts:98:11)" in logged
-    assert ">  98 |     throw new TypeError(\"handler exploded\");" in logged
+    assert '>  98 |     throw new TypeError("handler exploded");' in logged
 
 
 async def test_a_non_response_is_a_500(conformance: Emulator) -> None:

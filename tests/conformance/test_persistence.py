@@ -42,7 +42,10 @@ async def test_overrides_for_handlers_that_are_gone_are_dropped_on_restart(
 ) -> None:
     store = await StateStore.open(tmp_path)
     await store.create("persist-gone", "Precedence")
-    stored = {"outboundHandlerOverride": {"method": "removedHandler"}, "outboundByHostOverrides": {"github.com": {"method": "x"}}}
+    stored = {
+        "outboundHandlerOverride": {"method": "removedHandler"},
+        "outboundByHostOverrides": {"github.com": {"method": "x"}},
+    }
     await store.save_overrides("persist-gone", RuntimeOverrides.from_json(stored))
     await store.close()
     async with load("conformance", internet, in_memory=False, persist_to=tmp_path) as emu:

@@ -10,8 +10,12 @@ def has(emu: Emulator, *fragments: str) -> bool:
 
 
 async def test_class_field_registration_is_accepted_with_a_warning(conformance: Emulator) -> None:
-    assert has(conformance, "FieldStyle declares `static outbound = …`", "cloudflare/containers#247",
-               "`FieldStyle.outbound = …`")
+    assert has(
+        conformance,
+        "FieldStyle declares `static outbound = …`",
+        "cloudflare/containers#247",
+        "`FieldStyle.outbound = …`",
+    )
     response = await conformance.sandbox("warn-field", cls="FieldStyle").fetch("http://h.com/")
     assert response.json()["handler"] == "field catch-all"
 

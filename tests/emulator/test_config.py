@@ -540,9 +540,7 @@ ERRORS: list[tuple[str, str, str]] = [
 
 
 @pytest.mark.parametrize(("name", "text", "message"), ERRORS)
-def test_config_errors_name_the_file_the_key_and_the_fix(
-    tmp_path: Path, name: str, text: str, message: str
-) -> None:
+def test_config_errors_name_the_file_the_key_and_the_fix(tmp_path: Path, name: str, text: str, message: str) -> None:
     assert error_of(project(tmp_path, name, text)) == message
 
 
@@ -550,8 +548,7 @@ def test_a_missing_main_file_says_where_it_looked(tmp_path: Path) -> None:
     path = project(tmp_path, "wrangler.jsonc", '{"main": "src/missing.ts"}')
 
     assert (
-        error_of(path)
-        == f'wrangler.jsonc: main "src/missing.ts" does not exist (looked for {tmp_path}/src/missing.ts)'
+        error_of(path) == f'wrangler.jsonc: main "src/missing.ts" does not exist (looked for {tmp_path}/src/missing.ts)'
     )
 
 
@@ -705,9 +702,7 @@ def test_resolve_config_errors(tmp_path: Path, target: str | None, message: str)
 
 
 def test_an_entry_named_by_its_projects_config_gets_that_config(tmp_path: Path) -> None:
-    project(
-        tmp_path, "wrangler.jsonc", '{"name": "app", "main": "./src/../src/index.ts", "vars": {"A": "1"}}'
-    )
+    project(tmp_path, "wrangler.jsonc", '{"name": "app", "main": "./src/../src/index.ts", "vars": {"A": "1"}}')
     write(tmp_path, {".dev.vars": "TOKEN=t\n"})
 
     config = config_for_entry(tmp_path / "src" / "index.ts", environ={})
@@ -883,9 +878,7 @@ def test_dot_env_values_expand_but_dev_vars_do_not(
 
 
 def test_declared_secrets_filter_what_the_files_provide(tmp_path: Path) -> None:
-    config_text = (
-        '{"main": "src/index.ts", "vars": {"LEVEL": "x"}, "secrets": {"required": ["TOKEN", "OTHER"]}}'
-    )
+    config_text = '{"main": "src/index.ts", "vars": {"LEVEL": "x"}, "secrets": {"required": ["TOKEN", "OTHER"]}}'
     path = project(tmp_path, "wrangler.jsonc", config_text, **{".env": "TOKEN=t\nLEVEL=s\nSTRAY=no\n"})
 
     # explicit secrets: only declared names and names of vars are taken, process env included

@@ -141,8 +141,9 @@ def test_empty_allowlist_blocks_everything() -> None:
 
 def test_patterns_production_never_matches() -> None:
     # §9 case 13
-    instance = InstanceConfig(allowed_hosts=("Example.com", "1.2.3.4:8080", "example.org"),
-                              denied_hosts=("141.101.64.0/18",))
+    instance = InstanceConfig(
+        allowed_hosts=("Example.com", "1.2.3.4:8080", "example.org"), denied_hosts=("141.101.64.0/18",)
+    )
     policy = policy_of(ClassConfig("C"), instance)
     assert decide(policy, "example.com") == Deny(Step.NOT_ALLOWLISTED)
     assert decide(policy, "1.2.3.4") == Deny(Step.NOT_ALLOWLISTED)
@@ -154,8 +155,12 @@ def test_patterns_production_never_matches() -> None:
 def test_dangling_runtime_override_falls_through() -> None:
     # restored overrides are validated, but a class can still lose a handler between describe and call
     policy = policy_of(PRECEDENCE).set_outbound_by_host("github.com", "x")
-    crippled = Policy(cls=ClassConfig("Precedence", handler_names=("a",), by_host_patterns=("github.com",)),
-                      instance=policy.instance, overrides=policy.overrides, using_interception=True)
+    crippled = Policy(
+        cls=ClassConfig("Precedence", handler_names=("a",), by_host_patterns=("github.com",)),
+        instance=policy.instance,
+        overrides=policy.overrides,
+        using_interception=True,
+    )
     assert decide(crippled, "github.com") == RunHandler(Step.STATIC_BY_HOST, "byHost", "github.com")
 
 

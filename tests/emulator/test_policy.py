@@ -7,14 +7,18 @@ import pytest
 from emulator.policy import (
     ClassConfig,
     InstanceConfig,
-    Override,
     OutboundHandlerNotFound,
+    Override,
     Policy,
     RuntimeOverrides,
 )
 
-CLASS = ClassConfig(class_name="MySandbox", handler_names=("a", "b", "__outbound__"), by_host_patterns=("github.com",),
-                    default_handler="__outbound__")
+CLASS = ClassConfig(
+    class_name="MySandbox",
+    handler_names=("a", "b", "__outbound__"),
+    by_host_patterns=("github.com",),
+    default_handler="__outbound__",
+)
 
 
 def fresh(instance: InstanceConfig = InstanceConfig(), cls: ClassConfig = CLASS) -> Policy:

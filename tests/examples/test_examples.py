@@ -24,14 +24,16 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 async def internet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalInternet]:
     async with LocalInternet(tmp_path_factory.mktemp("internet")) as local:
         http = local.connect_to["upstream.test"]
-        local.connect_to.update({name: http for name in ("api.github.com", "my-internal-vcs.dev", "evil.example",
-                                                         "registry.example")})
+        local.connect_to.update(
+            {name: http for name in ("api.github.com", "my-internal-vcs.dev", "evil.example", "registry.example")}
+        )
         yield local
 
 
 def load(example: str, internet: LocalInternet) -> Emulator:
-    return Emulator.load(EXAMPLES / example, in_memory=True, connect_to=internet.connect_to,
-                         upstream_ca=internet.ca_file, workers=1)
+    return Emulator.load(
+        EXAMPLES / example, in_memory=True, connect_to=internet.connect_to, upstream_ca=internet.ca_file, workers=1
+    )
 
 
 def header(seen: dict[str, Any], name: str) -> str | None:

@@ -37,8 +37,9 @@ async def pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine
     runtime = await build_runtime(out)
     bundle = await build_handler(PROJECT / "index.ts", PROJECT, out)
     env = {"GREETING": "hello", "API_TOKEN": "s3cret"}
-    async with EnginePool(runtime_path=runtime, bundle_path=bundle.path, env=env, size=1,
-                          on_console=CONSOLE.append) as started:
+    async with EnginePool(
+        runtime_path=runtime, bundle_path=bundle.path, env=env, size=1, on_console=CONSOLE.append
+    ) as started:
         yield started
 
 

@@ -94,9 +94,7 @@ def test_gzip_header_is_zlibs_as_in_workerd() -> None:
         ("trailing garbage in a later write", [gzip.compress(b"data"), b"junk"], TRAILING_BYTES),
     ],
 )
-def test_bad_input_fails_the_write_and_releases_the_handle(
-    name: str, feed: list[bytes], message: str
-) -> None:
+def test_bad_input_fails_the_write_and_releases_the_handle(name: str, feed: list[bytes], message: str) -> None:
     codecs = Codecs()
     handle = codecs.open(DECOMPRESS, GZIP)
     with pytest.raises(CorruptStream) as raised:
@@ -124,9 +122,7 @@ def test_the_table_is_bounded_asks_for_a_collection_and_frees_up_on_close() -> N
     codecs = Codecs(limit=3, on_full=lambda: collections.append(len(codecs)))
     handles = [codecs.open(COMPRESS, GZIP) for _ in range(3)]
     assert collections == []
-    with pytest.raises(
-        TooManyCodecs, match="3 CompressionStream/DecompressionStream objects are already open"
-    ):
+    with pytest.raises(TooManyCodecs, match="3 CompressionStream/DecompressionStream objects are already open"):
         codecs.open(DECOMPRESS, DEFLATE)
     assert collections == [3]
     codecs.close(handles[0])
@@ -268,9 +264,7 @@ async def pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine
 
 
 async def call(pool: EnginePool, key: str, *args: object) -> object:
-    return await asyncio.wait_for(
-        pool.call("callExport", {"name": "api", "key": key, "args": list(args)}), 20
-    )
+    return await asyncio.wait_for(pool.call("callExport", {"name": "api", "key": key, "args": list(args)}), 20)
 
 
 @pytest.mark.parametrize("fmt", [GZIP, DEFLATE, DEFLATE_RAW])

@@ -151,9 +151,7 @@ CREDENTIALS = [
 
 
 async def test_a_cross_origin_redirect_drops_credentials(host: FetchHost) -> None:
-    _, body = await send(
-        host, "http://upstream.test/redirect/302?location=http://other.test/echo", headers=CREDENTIALS
-    )
+    _, body = await send(host, "http://upstream.test/redirect/302?location=http://other.test/echo", headers=CREDENTIALS)
     assert echoed(body)["headers"] == [["Host", "other.test"], ["x-other", "kept"]]
 
 
@@ -180,13 +178,9 @@ async def test_a_redirect_without_location_is_the_response(host: FetchHost) -> N
 
 
 async def test_a_stream_body_survives_303_but_not_307(host: FetchHost) -> None:
-    head, _ = await send(
-        host, "http://upstream.test/redirect/303?location=/echo", "POST", [], b"x", one_time=True
-    )
+    head, _ = await send(host, "http://upstream.test/redirect/303?location=/echo", "POST", [], b"x", one_time=True)
     assert head["s"] == 200
-    head, _ = await send(
-        host, "http://upstream.test/redirect/307?location=/echo", "POST", [], b"x", one_time=True
-    )
+    head, _ = await send(host, "http://upstream.test/redirect/307?location=/echo", "POST", [], b"x", one_time=True)
     assert head == {"e": "type", "m": ONE_TIME_BODY}
 
 

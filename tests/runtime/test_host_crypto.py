@@ -77,9 +77,7 @@ def pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
 
 
 async def mint(pool: EnginePool, alg: str, secret: str, count: int = 1) -> list[str]:
-    tokens = await pool.call(
-        "callExport", {"name": "jwt", "key": "mint", "args": [alg, secret, {"iss": "123"}, count]}
-    )
+    tokens = await pool.call("callExport", {"name": "jwt", "key": "mint", "args": [alg, secret, {"iss": "123"}, count]})
     assert isinstance(tokens, list) and len(tokens) == count
     return [str(token) for token in tokens]
 
@@ -181,18 +179,14 @@ async def test_a_digest_reply_carries_the_hash_as_its_part() -> None:
         ),
     ],
 )
-async def test_failures_come_back_as_error_replies_never_as_exceptions(
-    payload: bytes, error: dict[str, str]
-) -> None:
+async def test_failures_come_back_as_error_replies_never_as_exceptions(payload: bytes, error: dict[str, str]) -> None:
     reply, _ = unpack_meta(await host_crypto.run(payload))
     assert reply == {"error": error}
 
 
 async def test_a_private_key_is_parsed_once_however_often_it_signs() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    der = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     imported, [material] = await call(
         {
             "op": "importKey",
@@ -424,9 +418,7 @@ def small_rsa_key() -> rsa.RSAPrivateKey:
         ("RSA-PSS", {"name": "RSA-PSS", "saltLength": 0}, "key too small for signing with given digest"),
     ],
 )
-async def test_a_512_bit_key_is_too_small_for_sha_512(
-    name: str, sign_with: dict[str, Any], message: str
-) -> None:
+async def test_a_512_bit_key_is_too_small_for_sha_512(name: str, sign_with: dict[str, Any], message: str) -> None:
     der = small_rsa_key().private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

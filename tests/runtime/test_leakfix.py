@@ -40,7 +40,9 @@ SCRIPT = textwrap.dedent(
 
 
 def growth_mib(mode: str) -> float:
-    result = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     return float(result.stdout.strip().splitlines()[-1])
 

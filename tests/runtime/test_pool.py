@@ -127,5 +127,5 @@ async def test_module_that_throws_at_load_does_not_start(tmp_path: Path) -> None
     pool = EnginePool(runtime_path=runtime, bundle_path=bundle.path, env={}, size=1)
     with pytest.raises(ModuleLoadError) as raised:
         await pool.start()
-    assert str(raised.value) == "TypeError: can't access property \"hosts\", settings is undefined"
+    assert str(raised.value) == 'TypeError: can\'t access property "hosts", settings is undefined'
     assert "outbound:bundle.js" in raised.value.error["stack"]

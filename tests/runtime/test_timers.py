@@ -61,9 +61,7 @@ async def logged(tmp_path: Path) -> AsyncIterator[tuple[EnginePool, list[Console
     runtime = await build_runtime(tmp_path / "out")
     bundle = await build_handler(entry, tmp_path, tmp_path / "out")
     entries: list[ConsoleEntry] = []
-    pool = EnginePool(
-        runtime_path=runtime, bundle_path=bundle.path, env={}, size=1, on_console=entries.append
-    )
+    pool = EnginePool(runtime_path=runtime, bundle_path=bundle.path, env={}, size=1, on_console=entries.append)
     await pool.start()
     try:
         yield pool, entries

@@ -141,9 +141,7 @@ async def test_close_abandons_a_body_and_its_connection(upstream: Upstream, inte
 
 
 def test_connect_to_accepts_host_port_host_and_ipv6() -> None:
-    routes = parse_connect_to(
-        {"GitHub.com:443": "127.0.0.1:8443", "any.test": "[::1]:80", "[::2]": "localhost"}
-    )
+    routes = parse_connect_to({"GitHub.com:443": "127.0.0.1:8443", "any.test": "[::1]:80", "[::2]": "localhost"})
     assert routes == {
         ("github.com", 443): ("127.0.0.1", 8443),
         ("any.test", None): ("::1", 80),

@@ -111,9 +111,7 @@ class ThrowawayCA:
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         return LeafCertificate(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
@@ -184,9 +182,7 @@ def upstream_app(recorder: UpstreamRecorder) -> web.Application:
 
     async def redirect(request: web.Request) -> web.Response:
         status = int(request.match_info["status"])
-        return web.Response(
-            status=status, headers={"Location": request.query["location"]}, text="redirecting"
-        )
+        return web.Response(status=status, headers={"Location": request.query["location"]}, text="redirecting")
 
     async def chain(request: web.Request) -> web.Response:
         n = int(request.match_info["n"])
@@ -242,9 +238,7 @@ def upstream_app(recorder: UpstreamRecorder) -> web.Application:
 
     async def progress(request: web.Request) -> web.Response:
         tag = request.query.get("tag", "")
-        return web.json_response(
-            {"written": recorder.written.get(tag, 0), "gone": recorder.gone.get(tag, False)}
-        )
+        return web.json_response({"written": recorder.written.get(tag, 0), "gone": recorder.gone.get(tag, False)})
 
     async def truncated(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()

@@ -91,9 +91,7 @@ class JSTestItem(pytest.Item):
         except HandlerException as error:
             raise JSTestFailure(error) from None
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | TerminalRepr:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, JSTestFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo)

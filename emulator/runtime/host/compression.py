@@ -84,9 +84,7 @@ def collect_js_garbage() -> None:
 class Codecs:
     """Open zlib streams of one worker process, addressed by small integer handles."""
 
-    def __init__(
-        self, limit: int = MAX_OPEN_CODECS, on_full: Callable[[], None] = collect_js_garbage
-    ) -> None:
+    def __init__(self, limit: int = MAX_OPEN_CODECS, on_full: Callable[[], None] = collect_js_garbage) -> None:
         self._limit = limit
         self._on_full = on_full
         self._open: dict[int, _Compressor | _Decompressor] = {}

@@ -151,9 +151,7 @@ class FetchHost:
         while True:
             response = await self._upstream.request(method, url, headers, body)
             try:
-                location = (
-                    response.header("location") if follow and response.status in REDIRECT_STATUSES else None
-                )
+                location = response.header("location") if follow and response.status in REDIRECT_STATUSES else None
                 if location is None:
                     return await self._head(ident, method, response, url if redirects else None)
                 await _discard(response)
@@ -179,9 +177,7 @@ class FetchHost:
             url = _wire_url(target.href)
             redirects += 1
 
-    async def _head(
-        self, ident: int, method: str, response: UpstreamResponse, final_url: str | None
-    ) -> bytes:
+    async def _head(self, ident: int, method: str, response: UpstreamResponse, final_url: str | None) -> bytes:
         head: dict[str, Any] = {"s": response.status, "t": response.reason, "h": response.headers}
         if final_url is not None:
             head["u"] = final_url

@@ -51,9 +51,7 @@ def import_aes(request: ImportRequest) -> Key:
                 'Symmetric "jwk" key import requires a JSON Web Key with Key Type parameter "kty" '
                 f'equal to "oct" (encountered "{jwk.get("kty")}").',
             )
-        data = b64url_decode(
-            jwk.get("k"), 'Symmetric "jwk" key import requires a base64Url encoding of the key.'
-        )
+        data = b64url_decode(jwk.get("k"), 'Symmetric "jwk" key import requires a base64Url encoding of the key.')
         if len(data) * 8 not in (128, 192, 256):
             fail(
                 "DataError",
@@ -231,8 +229,7 @@ def aes_kw(key: Key, data: bytes, wrapping: bool) -> bytes:
     if len(data) % 8:
         fail(
             "OperationError",
-            f"Provided a wrapped key to unwrap that is {len(data) * 8} bits which isn't a "
-            "multiple of 64 bits.",
+            f"Provided a wrapped key to unwrap that is {len(data) * 8} bits which isn't a multiple of 64 bits.",
         )
     if len(data) < 24:
         fail(

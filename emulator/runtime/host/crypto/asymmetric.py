@@ -141,9 +141,7 @@ def import_asymmetric(
         )
     if fmt == "pkcs8":
         assert request.data is not None
-        private = parse_der(
-            request.data, lambda d: serialization.load_der_private_key(d, password=None), "PKCS8"
-        )
+        private = parse_der(request.data, lambda d: serialization.load_der_private_key(d, password=None), "PKCS8")
         return (
             private,
             "private",

@@ -150,9 +150,7 @@ def agree(key: Key, algorithm: dict[str, Any], parts: Parts, length: int | None)
             )
         private = key.private()
         public = peer.public()
-        assert isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(
-            public, ec.EllipticCurvePublicKey
-        )
+        assert isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(public, ec.EllipticCurvePublicKey)
         secret = private.exchange(ec.ECDH(), public)
     else:
         x_private = key.private()
@@ -172,8 +170,7 @@ def mask_bits(secret: bytes, length_bits: int | None) -> bytes:
     if length_bits > len(secret) * 8:
         fail(
             "OperationError",
-            f"Derived key length ({length_bits} bits) is too long (should be at most "
-            f"{len(secret) * 8} bits).",
+            f"Derived key length ({length_bits} bits) is too long (should be at most {len(secret) * 8} bits).",
         )
     out = secret[: (length_bits + 7) // 8]
     spare = len(out) * 8 - length_bits

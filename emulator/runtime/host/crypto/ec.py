@@ -78,8 +78,7 @@ def import_ec(request: ImportRequest) -> Key:
         comma = "" if name == "ECDSA" else ","
         fail(
             "DataError",
-            f'"algorithm.namedCurve" "{curve_name}"{comma} does not match the curve specified by the '
-            "input key data.",
+            f'"algorithm.namedCurve" "{curve_name}"{comma} does not match the curve specified by the input key data.',
         )
     return asymmetric_key(kind, key, {"name": name, "namedCurve": curve.name}, usages, request.extractable)
 
@@ -108,8 +107,7 @@ def ec_from_jwk(name: str, curve: Curve, jwk: dict[str, Any]) -> PrivateKey | Pu
         if alg_curve is None:
             fail(
                 "NotSupportedError",
-                f'Unrecognized or unimplemented algorithm "{alg}" listed in JSON Web Key '
-                "Algorithm parameter.",
+                f'Unrecognized or unimplemented algorithm "{alg}" listed in JSON Web Key Algorithm parameter.',
             )
         if alg_curve != curve.name:
             fail(
@@ -128,9 +126,7 @@ def ec_from_jwk(name: str, curve: Curve, jwk: dict[str, Any]) -> PrivateKey | Pu
                 'Invalid EC key; public key coordinates "x" and "y" are invalid: Point is not on curve.',
             )
     d = int.from_bytes(
-        b64url_decode(
-            jwk.get("d"), 'Invalid EC key in JSON Web Key; missing or invalid private key component ("d").'
-        ),
+        b64url_decode(jwk.get("d"), 'Invalid EC key in JSON Web Key; missing or invalid private key component ("d").'),
         "big",
     )
     try:
@@ -198,9 +194,7 @@ def ecdsa_verify(key: Key, algorithm: dict[str, Any], signature: bytes, data: by
     size = lookup_curve(key.algorithm["namedCurve"]).size
     if len(signature) != 2 * size:
         return False  # ec.c++: a signature of the wrong size is judged invalid, not an error
-    der = encode_dss_signature(
-        int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-    )
+    der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
     public = key.public()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     try:

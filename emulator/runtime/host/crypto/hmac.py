@@ -81,9 +81,7 @@ def generate_hmac(algorithm: dict[str, Any], extractable: bool, usages: list[str
             f"HMAC key length must be a non-zero unsigned long integer (requested {length}).",
         )
     data = zero_trailing_bits(os.urandom((length + 7) // 8), length)
-    key = Key(
-        "secret", {"name": "HMAC", "hash": {"name": found.name}, "length": length}, granted, extractable, data
-    )
+    key = Key("secret", {"name": "HMAC", "hash": {"name": found.name}, "length": length}, granted, extractable, data)
     return single_reply(key)
 
 

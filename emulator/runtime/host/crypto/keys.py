@@ -21,9 +21,7 @@ from emulator.runtime.host.crypto.wire import Parts, fail
 
 KEY_CACHE_SIZE = 64  # parsed asymmetric keys kept per worker process
 
-PrivateKey = (
-    rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey
-)
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | x25519.X25519PublicKey
 
 
@@ -73,9 +71,7 @@ class Key:
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any], material: bytes) -> Key:
-        return cls(
-            meta["type"], meta["algorithm"], frozenset(meta["usages"]), bool(meta["extractable"]), material
-        )
+        return cls(meta["type"], meta["algorithm"], frozenset(meta["usages"]), bool(meta["extractable"]), material)
 
     def private(self) -> PrivateKey:
         return _load_private(self.material)

@@ -90,9 +90,7 @@ def okp_from_jwk(curve: str, jwk: dict[str, Any]) -> PrivateKey | PublicKey:
             "DataError",
             f'JSON Web Key Algorithm parameter "alg" ("{alg}") does not match requested Ed25519 curve.',
         )
-    x = b64url_decode(
-        jwk.get("x"), f'Invalid {crv} key in JSON WebKey; missing or invalid public key component ("x").'
-    )
+    x = b64url_decode(jwk.get("x"), f'Invalid {crv} key in JSON WebKey; missing or invalid public key component ("x").')
     if len(x) != 32:
         fail("DataError", f"Invalid length {len(x)} for public key")
     if jwk.get("d") is None:
@@ -113,12 +111,8 @@ def generate_okp(name: str) -> Callable[[dict[str, Any], bool, list[str]], tuple
         granted = validate_usages(name, "generate", usages, DERIVE if curve == "X25519" else SIGN_VERIFY)
         check_node_curve(name, algorithm)
         private = OKP_TYPES[curve][0].generate()
-        public = asymmetric_key(
-            "public", private.public_key(), okp_algorithm(name), granted & PUBLIC_USAGES, True
-        )
-        secret = asymmetric_key(
-            "private", private, okp_algorithm(name), granted & PRIVATE_USAGES, extractable
-        )
+        public = asymmetric_key("public", private.public_key(), okp_algorithm(name), granted & PUBLIC_USAGES, True)
+        secret = asymmetric_key("private", private, okp_algorithm(name), granted & PRIVATE_USAGES, extractable)
         return pair_reply(public, secret)
 
     return generate

@@ -50,10 +50,7 @@ class Algorithm:
 ALGORITHMS = {
     algorithm.name.upper(): algorithm
     for algorithm in (
-        *(
-            Algorithm(name, import_aes, generate_aes(name))
-            for name in ("AES-CTR", "AES-CBC", "AES-GCM", "AES-KW")
-        ),
+        *(Algorithm(name, import_aes, generate_aes(name)) for name in ("AES-CTR", "AES-CBC", "AES-GCM", "AES-KW")),
         Algorithm("HMAC", import_hmac, generate_hmac),
         Algorithm("PBKDF2", import_kdf),
         Algorithm("HKDF", import_kdf),

@@ -53,8 +53,7 @@ def validate_rsa_params(modulus_bits: int, exponent: bytes, importing: bool) -> 
     if not (modulus_bits % 8 == 0 and 256 <= modulus_bits <= 16384):
         fail(
             "OperationError",
-            "The modulus length must be a multiple of 8 and between 256 and 16k, but "
-            f"{modulus_bits} was requested.",
+            f"The modulus length must be a multiple of 8 and between 256 and 16k, but {modulus_bits} was requested.",
         )
     value = int.from_bytes(exponent, "big")
     if value >= 1 << 32:
@@ -99,8 +98,7 @@ def import_rsa(request: ImportRequest) -> Key:
             if jwk_hash is None:
                 fail(
                     "NotSupportedError",
-                    f'Unrecognized or unimplemented algorithm "{alg}" listed in JSON Web Key '
-                    "Algorithm parameter.",
+                    f'Unrecognized or unimplemented algorithm "{alg}" listed in JSON Web Key Algorithm parameter.',
                 )
             if jwk_hash != found.name:
                 fail(
@@ -113,9 +111,7 @@ def import_rsa(request: ImportRequest) -> Key:
     key, kind, usages = import_asymmetric(request, allowed, read_jwk)
     if not isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         fail("DataError", "Input was not an RSA key.")
-    numbers = (
-        key.public_key().public_numbers() if isinstance(key, rsa.RSAPrivateKey) else key.public_numbers()
-    )
+    numbers = key.public_key().public_numbers() if isinstance(key, rsa.RSAPrivateKey) else key.public_numbers()
     algorithm = rsa_algorithm(request.name, numbers, found.name)
     validate_rsa_params(algorithm["modulusLength"], int_bytes(numbers.e), importing=True)
     return asymmetric_key(kind, key, algorithm, usages, request.extractable)
@@ -169,9 +165,7 @@ def generate_rsa(name: str) -> Callable[[dict[str, Any], bool, list[str]], tuple
         if modulus_bits <= 0:
             fail("OperationError", f"modulusLength must be greater than zero (requested {modulus_bits}).")
         found = lookup_digest(hash_name)
-        granted = validate_usages(
-            name, "generate", usages, RSA_OAEP_USAGES if name == "RSA-OAEP" else SIGN_VERIFY
-        )
+        granted = validate_usages(name, "generate", usages, RSA_OAEP_USAGES if name == "RSA-OAEP" else SIGN_VERIFY)
         exponent = algorithm["_parts"][exponent_index]
         validate_rsa_params(modulus_bits, exponent, importing=False)
         if modulus_bits & 127:
@@ -251,9 +245,7 @@ def rsa_oaep(key: Key, algorithm: dict[str, Any], parts: Parts, data: bytes, enc
     if encrypting and key.type != "public":
         fail("InvalidAccessError", f'Encryption/key wrapping only works with public keys, not "{key.type}".')
     if not encrypting and key.type != "private":
-        fail(
-            "InvalidAccessError", f'Decryption/key unwrapping only works with private keys, not "{key.type}".'
-        )
+        fail("InvalidAccessError", f'Decryption/key unwrapping only works with private keys, not "{key.type}".')
     hash_class = lookup_digest(key.algorithm["hash"]["name"]).algorithm
     label_index = algorithm.get("label")
     label = parts[label_index] if label_index is not None else None
