@@ -19,6 +19,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,11 +27,11 @@ from typing import Any
 from emulator.classes import class_warnings, container_proxy_error, parse_description
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
+from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import Bundle, build_handler, build_runtime
 from emulator.runtime.env import build_env
 from emulator.runtime.pool import ConsoleEntry, EnginePool, Limits, ModuleLoadError
 from emulator.runtime.sourcemap import StackMapper
-from emulator.runtime.worker import BUNDLE_FILENAME
 from emulator.sandbox import Sandbox, SandboxRegistry, container_id
 from emulator.state import StateStore
 from emulator.upstream import Upstream, UpstreamOptions
@@ -77,6 +78,7 @@ class Emulator:
         self._egress: Egress | None = None
         self._registry: SandboxRegistry | None = None
         self._upstream: Upstream | None = None
+        self._stacks: StackMapper | None = None
 
     @classmethod
     def load(
@@ -137,6 +139,7 @@ class Emulator:
         bundle = await build_handler(config.main, config.root, self._work_dir)
         self.bundle = bundle
         stacks = StackMapper(bundle.sourcemap, BUNDLE_FILENAME, config.root)
+        self._stacks = stacks
         pool = EnginePool(
             runtime_path=runtime,
             bundle_path=bundle.path,
@@ -182,6 +185,8 @@ class Emulator:
         log.warning("%s", message)
 
     def _console(self, entry: ConsoleEntry) -> None:
+        if self._stacks is not None:
+            entry = replace(entry, message=self._stacks.rewrite(entry.message))  # console.error(err) stacks
         tag = entry.tag
         if isinstance(tag, RequestTag):
             tag.console.append(entry)

@@ -28,6 +28,9 @@ import struct
 from typing import Any
 
 HEADER = struct.Struct("<IBI")
+
+# The file name the worker evaluates the user's bundle under: stack frames name it, source maps translate it.
+BUNDLE_FILENAME = "outbound:bundle.js"
 META_LENGTH = struct.Struct("<I")
 
 # The most body bytes a worker may send for one response before the parent acknowledges them. Large enough

@@ -6,6 +6,7 @@ handler call to the least busy worker and watches them all:
 - a worker whose event loop stops turning (no ``BEAT`` for ``Limits.cpu_ms`` while requests are in flight:
   a handler stuck in synchronous JS, which pythonmonkey cannot interrupt) is killed and replaced;
 - a worker whose memory grows past ``Limits.memory_mib`` above its idle footprint is killed and replaced;
+  at half that it is asked to collect garbage, and if three quarters stay held it is retired gently;
 - a worker that exits (a crash in pythonmonkey) is replaced;
 - a handler that produces no Response within ``Limits.response_timeout_s`` fails that request, and its worker
   is retired once its other requests finish (the stuck promise chain may still be spinning);
@@ -527,6 +528,11 @@ class EnginePool:
                 # SpiderMonkey collects lazily: a worker streaming large bodies grows well past its live data.
                 # Ask for a collection at half the limit, so that only memory a handler really holds is killed.
                 if grown > limits.memory_mib * 2**19 and now - worker.last_collect > COLLECT_INTERVAL_S:
+                    if worker.last_collect and grown > limits.memory_mib * 3 * 2**18:
+                        # Still above three quarters after a collection: what remains is held, not garbage.
+                        # Retire the worker gently before a request hits the hard limit.
+                        self._retire(worker, f"it holds {grown / 2**20:.0f} MiB above its idle size")
+                        continue
                     worker.last_collect = now
                     worker.send(Kind.COLLECT, 0)
                 for exchange in list(worker.exchanges.values()):

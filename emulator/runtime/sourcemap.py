@@ -220,6 +220,18 @@ class StackMapper:
             return ""
         return self._map.code_frame(position)
 
+    def rewrite(self, text: str) -> str:
+        """Replace every ``outbound:bundle.js:L:C`` in ``text`` (a logged stack) with the user's file:line:col."""
+        if self._file not in text or self._map is None:
+            return text
+        sourcemap = self._map
+
+        def mapped(match: re.Match[str]) -> str:
+            position = sourcemap.lookup(int(match["line"]), int(match["column"]))
+            return display_position(position, self._root) if position else match[0]
+
+        return re.sub(re.escape(self._file) + r":(?P<line>\d+):(?P<column>\d+)", mapped, text)
+
     def describe(self, error: dict[str, str]) -> str:
         """``TypeError: boom`` with mapped frames and a code frame, for logs."""
         stack = error.get("stack", "")

@@ -27,6 +27,7 @@ from typing import Any
 
 from emulator.runtime import leakfix
 from emulator.runtime.bridge import (
+    BUNDLE_FILENAME,
     RESPONSE_WINDOW_BYTES,
     FrameReader,
     Kind,
@@ -41,7 +42,6 @@ from emulator.runtime.host.fetch import FetchHost
 CURRENT_REQUEST: contextvars.ContextVar[int] = contextvars.ContextVar("outbound_request", default=0)
 
 BEAT_INTERVAL_S = 0.1
-BUNDLE_FILENAME = "outbound:bundle.js"
 RUNTIME_FILENAME = "outbound:runtime.js"
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from emulator import Emulator
+
+CONFORMANCE = Path(__file__).resolve().parents[2] / "fixtures" / "handlers" / "conformance"
 
 
 async def run(emu: Emulator, handler: str) -> tuple[int, str]:
@@ -51,3 +54,19 @@ async def test_a_hanging_handler_is_a_504(conformance: Emulator) -> None:
     assert status == 504
     assert "did not return a Response in time" in body
     assert (await run(conformance, "fine"))[0] == 200
+
+
+async def test_stacks_in_console_output_name_the_ts_file(conformance: Emulator) -> None:
+    sandbox = conformance.sandbox("faulty-logs", cls="Faulty")
+    await sandbox.set_outbound_handler("logsError")
+    response = await sandbox.fetch("http://h.com/")
+    [entry] = response.console
+    line = next(
+        n
+        for n, text in enumerate((CONFORMANCE / "src" / "index.ts").read_text().splitlines(), 1)
+        if "logged, not thrown" in text
+    )
+    assert entry.level == "error"
+    assert entry.message.startswith("Error: logged, not thrown")
+    assert f"src/index.ts:{line}:" in entry.message
+    assert "outbound:bundle.js" not in entry.message

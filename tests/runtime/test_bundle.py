@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import BuildError, build_handler, parse_messages
 from emulator.runtime.sourcemap import StackMapper
-from emulator.runtime.worker import BUNDLE_FILENAME
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "fixtures" / "broken"
