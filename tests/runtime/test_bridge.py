@@ -106,3 +106,10 @@ async def test_a_body_that_breaks_mid_stream_reports_it(pool: EnginePool) -> Non
 async def test_the_next_request_after_a_broken_stream_works(pool: EnginePool) -> None:
     response = await pool.run(call("fixedLength"), get("http://bodies.test/"))
     assert await response.body.read() == b"hello world"
+
+
+async def test_known_bodies_carry_their_length_as_workerd_frames_them(pool: EnginePool) -> None:
+    response = await pool.run(call("echo"), get("http://bodies.test/"))
+    body = await response.body.read()
+    assert ("content-length", str(len(body))) in response.headers
+    assert [name for name, _ in response.headers].count("content-length") == 1

@@ -226,6 +226,8 @@ function sendResponse(id, response, entry) {
   const { status, statusText, headers, body } = responseParts(response);
   const head = { s: status, t: statusText, h: headers };
   if (body === null) {
+    // workerd frames an empty body with Content-Length: 0, except where a status forbids a body.
+    if (status !== 204 && status !== 304 && status >= 200) head.h = withLength(headers, 0);
     host.emit(HEAD, id, packMeta({ ...head, end: true }));
     return true;
   }
@@ -235,17 +237,21 @@ function sendResponse(id, response, entry) {
     return true;
   }
   if (body.stream === null) {
+    head.h = withLength(headers, body.source.byteLength);
     host.emit(HEAD, id, packMeta({ ...head, end: true }, body.source));
     return true;
   }
   // workerd sends Content-Length, not chunked encoding, for a body of known length (FixedLengthStream).
-  const length = body.length;
-  if (length !== null && !headers.some(([name]) => name === "content-length")) {
-    head.h = [...headers, ["content-length", String(length)]];
-  }
+  if (body.length !== null) head.h = withLength(headers, body.length);
   host.emit(HEAD, id, packMeta({ ...head, end: false }));
   streamBody(id, body.stream, entry);
   return false;
+}
+
+// The body's length as workerd puts it on the wire; a handler's own Content-Length is replaced, since a
+// wrong one would desynchronise the sandbox's HTTP client.
+function withLength(headers, length) {
+  return [...headers.filter(([name]) => name !== "content-length"), ["content-length", String(length)]];
 }
 
 async function streamBody(id, stream, entry) {
