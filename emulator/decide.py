@@ -19,7 +19,7 @@ from ipaddress import ip_network
 from typing import Any, Literal
 
 from emulator.hosts import EgressAddress, first_glob_match, matches_host_list
-from emulator.policy import CATCH_ALL_HANDLER, Policy
+from emulator.policy import CATCH_ALL_HANDLER, Override, Policy
 
 ORIGIN_DISALLOWED = "Origin is disallowed"  # contract §1.7: the body of every 520 ContainerProxy returns
 ORIGIN_DISALLOWED_STATUS = 520
@@ -168,15 +168,7 @@ def decide(policy: Policy, hostname: str) -> Deny | Passthrough | RunHandler:
         overrides = dict(policy.overrides.by_host)
         pattern = first_glob_match(hostname, tuple(overrides))
         if pattern is not None and overrides[pattern].method in handlers:
-            override = overrides[pattern]
-            return RunHandler(
-                Step.RUNTIME_BY_HOST,
-                "handler",
-                override.method,
-                runtime=True,
-                params_given=override.params_given,
-                params=override.params,
-            )
+            return _runtime_handler(Step.RUNTIME_BY_HOST, overrides[pattern])
 
     # 4. Static outboundByHost: exact key, else the first matching glob.
     if policy.cls.by_host_patterns:
@@ -194,14 +186,7 @@ def decide(policy: Policy, hostname: str) -> Deny | Passthrough | RunHandler:
     # 5. Runtime catch-all override (setOutboundHandler).
     catch_all = policy.overrides.catch_all
     if catch_all is not None and handlers is not None and catch_all.method in handlers:
-        return RunHandler(
-            Step.RUNTIME_CATCH_ALL,
-            "handler",
-            catch_all.method,
-            runtime=True,
-            params_given=catch_all.params_given,
-            params=catch_all.params,
-        )
+        return _runtime_handler(Step.RUNTIME_CATCH_ALL, catch_all)
 
     # 6. Static catch-all (`outbound`).
     default = policy.cls.default_handler
@@ -218,6 +203,10 @@ def decide(policy: Policy, hostname: str) -> Deny | Passthrough | RunHandler:
 
     # 9. Nothing allows it.
     return Deny(Step.BLOCKED)
+
+
+def _runtime_handler(step: Step, override: Override) -> RunHandler:
+    return RunHandler(step, "handler", override.method, True, override.params_given, override.params)
 
 
 def decide_request(policy: Policy, destination: Destination, hostname: str) -> Decision:

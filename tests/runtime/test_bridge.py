@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from emulator.runtime.bundle import build_handler, build_runtime
 from emulator.runtime.pool import (
     BodyStreamError,
     ConsoleEntry,
@@ -17,6 +16,7 @@ from emulator.runtime.pool import (
     HandlerCall,
     HandlerRequest,
 )
+from tests.support.engine import started_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "fixtures" / "handlers" / "bodies"
@@ -33,12 +33,9 @@ def get(url: str, body: bytes | None = None, method: str = "GET") -> HandlerRequ
 
 @pytest.fixture(scope="module")
 async def pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EnginePool]:
-    out = tmp_path_factory.mktemp("bridge")
-    runtime = await build_runtime(out)
-    bundle = await build_handler(PROJECT / "index.ts", PROJECT, out)
     env = {"GREETING": "hello", "API_TOKEN": "s3cret"}
-    async with EnginePool(
-        runtime_path=runtime, bundle_path=bundle.path, env=env, size=1, on_console=CONSOLE.append
+    async with started_pool(
+        PROJECT / "index.ts", tmp_path_factory.mktemp("bridge"), env=env, size=1, on_console=CONSOLE.append
     ) as started:
         yield started
 

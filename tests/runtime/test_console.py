@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.runtime.bundle import build_handler, build_runtime
 from emulator.runtime.pool import ConsoleEntry, EnginePool, HandlerCall, HandlerRequest
+from tests.support.engine import started_pool
 
 HANDLER = """\
 import { Sandbox } from "@cloudflare/sandbox";
@@ -59,15 +59,9 @@ export { ContainerProxy } from "@cloudflare/sandbox";
 async def logged(tmp_path: Path) -> AsyncIterator[tuple[EnginePool, list[ConsoleEntry]]]:
     entry = tmp_path / "handler.js"
     entry.write_text(HANDLER)
-    runtime = await build_runtime(tmp_path / "out")
-    bundle = await build_handler(entry, tmp_path, tmp_path / "out")
     entries: list[ConsoleEntry] = []
-    pool = EnginePool(runtime_path=runtime, bundle_path=bundle.path, env={}, size=1, on_console=entries.append)
-    await pool.start()
-    try:
+    async with started_pool(entry, tmp_path / "out", size=1, on_console=entries.append) as pool:
         yield pool, entries
-    finally:
-        await pool.close()
 
 
 async def run(pool: EnginePool, url: str, tag: str) -> bytes:

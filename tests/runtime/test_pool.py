@@ -24,6 +24,7 @@ from emulator.runtime.pool import (
     ModuleLoadError,
     WorkerLost,
 )
+from tests.support.engine import started_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "fixtures" / "handlers" / "conformance"
@@ -37,10 +38,9 @@ def faulty(name: str) -> HandlerCall:
 
 @pytest.fixture(scope="module")
 async def pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EnginePool]:
-    out = tmp_path_factory.mktemp("pool")
-    runtime = await build_runtime(out)
-    bundle = await build_handler(PROJECT / "src" / "index.ts", PROJECT, out)
-    async with EnginePool(runtime_path=runtime, bundle_path=bundle.path, env={}, size=2, limits=LIMITS) as started:
+    async with started_pool(
+        PROJECT / "src" / "index.ts", tmp_path_factory.mktemp("pool"), size=2, limits=LIMITS
+    ) as started:
         yield started
 
 
