@@ -24,12 +24,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from bindings import Bindings, Clock, open_bindings
+from bindings import Limits as BindingLimits
 from emulator.classes import class_warnings, container_proxy_error, parse_description
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
 from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import Bundle, build_handler, build_runtime
-from emulator.runtime.env import build_env
+from emulator.runtime.env import BindingHost, binding_specs, build_env, js_bindings
 from emulator.runtime.pool import ConsoleEntry, EnginePool, Limits, ModuleLoadError
 from emulator.runtime.sourcemap import StackMapper
 from emulator.sandbox import Sandbox, SandboxRegistry, container_id
@@ -62,6 +64,8 @@ class Emulator:
         upstream: UpstreamOptions,
         extra_vars: Mapping[str, Any] | None,
         on_console: Callable[[ConsoleEntry], None] | None,
+        clock: Clock | None = None,
+        binding_limits: BindingLimits = BindingLimits(),
     ) -> None:
         self.config = config
         self.persist_to = persist_to
@@ -70,6 +74,10 @@ class Emulator:
         self._upstream_options = upstream
         self._extra_vars = extra_vars
         self._on_console = on_console
+        self.clock = clock
+        self._binding_limits = binding_limits
+        self.bindings: Bindings | None = None
+        self._binding_host: BindingHost | None = None
         self.warnings: list[str] = []
         self.bundle: Bundle | None = None
         self._work_dir: Path | None = None
@@ -95,6 +103,8 @@ class Emulator:
         upstream_ca: str | Path | None = None,
         vars: Mapping[str, Any] | None = None,
         on_console: Callable[[ConsoleEntry], None] | None = None,
+        clock: Clock | None = None,
+        binding_limits: BindingLimits = BindingLimits(),
     ) -> Emulator:
         """Prepare to load ``target``: a wrangler config, a project folder, or an entry file (None: the config
         in ``cwd``, as wrangler finds it).
@@ -103,6 +113,8 @@ class Emulator:
         names another folder or ``in_memory`` keeps it in memory. ``connect_to`` sends connections for
         ``host[:port]`` to ``addr:port`` instead (like curl's --connect-to), and ``upstream_ca`` adds a CA that
         upstream TLS certificates may chain to: together they let tests stand in for the internet.
+        KV, R2 and Secrets Store state lives beside the sandboxes (``kv/``, ``r2/``, ``secrets-store/``);
+        ``clock`` (a ``bindings.FakeClock``) moves their time and ``binding_limits`` scales their limits.
         """
         config = resolve_config(target, cwd=cwd or Path.cwd(), env=env)
         folder = None if in_memory else Path(persist_to) if persist_to is not None else config.root / STATE_FOLDER
@@ -117,6 +129,8 @@ class Emulator:
             upstream=upstream,
             extra_vars=vars,
             on_console=on_console,
+            clock=clock,
+            binding_limits=binding_limits,
         )
 
     async def __aenter__(self) -> Emulator:
@@ -140,6 +154,9 @@ class Emulator:
         self.bundle = bundle
         stacks = StackMapper(bundle.sourcemap, BUNDLE_FILENAME, config.root)
         self._stacks = stacks
+        specs = binding_specs(config)
+        self.bindings = await open_bindings(specs, self.persist_to, clock=self.clock, limits=self._binding_limits)
+        self._binding_host = BindingHost(self.bindings)
         pool = EnginePool(
             runtime_path=runtime,
             bundle_path=bundle.path,
@@ -148,7 +165,8 @@ class Emulator:
             limits=self._limits,
             on_console=self._console,
             on_event=lambda message: log.warning("%s", message),
-            worker_options={"upstream": _upstream_init(self._upstream_options)},
+            on_rpc=self._binding_host.handle,
+            worker_options={"upstream": _upstream_init(self._upstream_options), "bindings": js_bindings(specs)},
         )
         try:
             await pool.start()
@@ -205,6 +223,12 @@ class Emulator:
         if self._upstream is not None:
             await self._upstream.close()
             self._upstream = None
+        if self._binding_host is not None:
+            await self._binding_host.close()
+            self._binding_host = None
+        if self.bindings is not None:
+            await self.bindings.close()
+            self.bindings = None
         if self._state is not None:
             await self._state.close()
             self._state = None

@@ -15,6 +15,9 @@ A request's life on the wire::
                               <--  END id    trailer meta
       CANCEL id               -->                          (the client went away)
 
+A binding call (``env.KV.get(…)``) goes the other way: the worker sends ``RPC`` and the emulator, which owns
+the stores, answers ``RPC_RESULT`` with the same id.
+
 ``LOG`` frames carry ``console.*`` output tagged with the request id that produced it; ``BEAT`` frames say
 the worker's event loop is still turning while requests are in flight (a handler spinning in ``while(true)``
 stops them, and the pool kills the worker).
@@ -56,6 +59,8 @@ class Kind(enum.IntEnum):
     BEAT = 13  # worker → parent: the event loop is alive
     FATAL = 14  # worker → parent: the worker cannot continue (load failed); JSON error
     COLLECT = 15  # parent → worker: run SpiderMonkey's garbage collector now (memory is nearing the limit)
+    RPC = 16  # worker → parent: a binding call (KV, R2, secrets) from JS; id is the worker's call id
+    RPC_RESULT = 17  # parent → worker: the binding call's result
 
 
 def encode_frame(kind: Kind, ident: int, payload: bytes = b"") -> bytes:

@@ -27,7 +27,7 @@ import socket
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +279,8 @@ class _Worker(asyncio.Protocol):
             self._on_error(ident, payload)
         elif kind == Kind.LOG:
             self.pool.console(ident, _LEVELS.get(payload[0], "log"), payload[1:].decode(errors="replace"))
+        elif kind == Kind.RPC:
+            self.pool.serve_rpc(self, ident, payload)
         elif kind == Kind.RESULT:
             future = self.calls.pop(ident, None)
             if future is not None and not future.done():
@@ -352,6 +354,8 @@ class _Worker(asyncio.Protocol):
 
 
 OnConsole = Callable[[ConsoleEntry], None]
+# Serves a worker's RPC (a binding call): payload in, payload out. It must not raise.
+OnRpc = Callable[[bytes], Awaitable[bytes]]
 
 
 class EnginePool:
@@ -367,6 +371,7 @@ class EnginePool:
         limits: Limits = Limits(),
         on_console: OnConsole | None = None,
         on_event: Callable[[str], None] | None = None,
+        on_rpc: OnRpc | None = None,
         worker_options: dict[str, Any] | None = None,
     ) -> None:
         self._init = json.dumps(
@@ -376,6 +381,8 @@ class EnginePool:
         self.limits = limits
         self._on_console = on_console
         self._on_event = on_event or (lambda message: None)
+        self._on_rpc = on_rpc
+        self._rpc_tasks: set[asyncio.Task[None]] = set()
         self.workers: list[_Worker] = []
         self._next_ident = 0
         self._spawned = 0
@@ -406,6 +413,8 @@ class EnginePool:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
+        for rpc in list(self._rpc_tasks):
+            rpc.cancel()
         spawning = list(self._spawning)
         for task in spawning:
             task.cancel()
@@ -624,6 +633,18 @@ class EnginePool:
     def console(self, ident: int, level: str, message: str) -> None:
         if self._on_console is not None:
             self._on_console(ConsoleEntry(level=level, message=message, request_id=ident, tag=self._tags.get(ident)))
+
+    def serve_rpc(self, worker: _Worker, ident: int, payload: bytes) -> None:
+        task = asyncio.create_task(self._answer_rpc(worker, ident, payload), name="outbound-rpc")
+        self._rpc_tasks.add(task)
+        task.add_done_callback(self._rpc_tasks.discard)
+
+    async def _answer_rpc(self, worker: _Worker, ident: int, payload: bytes) -> None:
+        if self._on_rpc is None:
+            reply = pack_meta({"error": {"name": "Error", "message": "this emulator serves no bindings"}})
+        else:
+            reply = await self._on_rpc(payload)
+        worker.send(Kind.RPC_RESULT, ident, reply)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -68,6 +68,7 @@ class Host:
             "fetch": self.fetch,
             "fetchRead": self.fetch_read,
             "fetchCancel": self.fetch_cancel,
+            "rpc": self.rpc,
             "zlibOpen": self.zlib_open,
             "zlibWrite": self.zlib_write,
             "zlibClose": self.zlib_close,
@@ -124,6 +125,9 @@ class Host:
     def fetch_cancel(self, ident: float) -> None:
         self.fetcher.cancel(int(ident))
 
+    def rpc(self, payload: Any) -> asyncio.Future[bytes]:
+        return self._channel.call_parent(bytes(payload))
+
     def zlib_open(self, mode: float, fmt: float) -> float:
         return float(self.codecs.open(int(mode), int(fmt)))
 
@@ -141,6 +145,8 @@ class Channel(asyncio.Protocol):
         self._reader = FrameReader()
         self._transport: asyncio.Transport | None = None
         self._outgoing: list[bytes] = []
+        self._calls: dict[int, asyncio.Future[bytes]] = {}
+        self._next_call = 0
         self._windows: dict[int, int] = {}
         self._waiting: dict[int, asyncio.Future[None]] = {}
         self.inflight = 0
@@ -160,6 +166,10 @@ class Channel(asyncio.Protocol):
         for kind, ident, payload in self._reader.feed(data):
             if kind is Kind.CREDIT:
                 self._credit(ident, int.from_bytes(payload, "little"))
+            elif kind is Kind.RPC_RESULT:
+                waiter = self._calls.pop(ident, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(payload)
             elif self.on_frame is not None:
                 self.on_frame(kind, ident, payload)
             else:
@@ -186,6 +196,14 @@ class Channel(asyncio.Protocol):
         if kind is Kind.ERROR or kind is Kind.END or (kind is Kind.HEAD and _head_ends(payload)):
             self._finish(ident)
         return RESPONSE_WINDOW_BYTES
+
+    def call_parent(self, payload: bytes) -> asyncio.Future[bytes]:
+        """Send an RPC to the emulator; the future resolves with its RPC_RESULT payload."""
+        self._next_call = self._next_call % 0xFFFFFFFE + 1
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._calls[self._next_call] = future
+        self.send(Kind.RPC, self._next_call, payload)
+        return future
 
     def wait_for_credit(self, ident: int) -> asyncio.Future[None]:
         future = asyncio.get_running_loop().create_future()
@@ -248,7 +266,9 @@ async def serve(fd: int) -> None:
         channel.send(Kind.FATAL, 0, pack_meta({"phase": "evaluate", "message": str(error)}))
         await channel.closed
         return
-    report = bytes(runtime["loadModule"](pack_meta({"env": options.get("env", {})})))
+    report = bytes(
+        runtime["loadModule"](pack_meta({"env": options.get("env", {}), "bindings": options.get("bindings", [])}))
+    )
     loaded, _ = unpack_meta(report)
     channel.send(Kind.READY if "ok" in loaded else Kind.FATAL, 0, report)
     if "ok" not in loaded:

@@ -1,7 +1,7 @@
 // AbortController / AbortSignal as workerd has them (api/basics.h/.c++): reasons, messages, event order.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,7 +1,7 @@
 // Blob and File as workerd has them (src/workerd/api/blob.c++).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 test("parts: strings as UTF-8, buffers, views and Blobs", async () => {
   const parts = ["\u00e9", new Uint8Array([1, 2]), new Uint16Array([0x0403]).buffer, new Blob(["z"]), new DataView(new Uint8Array([9]).buffer)];

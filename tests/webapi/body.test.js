@@ -1,7 +1,7 @@
 // The Body mixin (Request and Response) with workerd's rules (src/workerd/api/http.c++, Body).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const USED = "Body has already been used. It can only be used once. Use tee() first if you need to read it twice.";
 const encoder = new TextEncoder();

@@ -1,7 +1,7 @@
 // structuredClone() as workerd has it (jsg/ser.c++ over V8's ValueSerializer; the HTML structured clone).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 function cloneError(fn) {
   try {

@@ -1,9 +1,9 @@
 // CompressionStream and DecompressionStream as a handler sees them, against workerd's compression.c++:
 // formats, strict decompression errors (the default since 2023-08-01), writes that do not wait for a
 // reader, byte-stream readable sides. Python-side checks and handle cleanup: tests/runtime/test_compression.py.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -2,10 +2,10 @@
 // util.inspect notation workerd prints in `wrangler dev` (src/node/internal/internal_inspect.ts, formatLog).
 // Expected strings were checked against Node's util.formatWithOptions({ breakLength: 80 }), except where
 // workerd's port differs (symbol keys print without brackets). That the five console methods reach Python, tagged with their request, is tests/runtime/test_console.py.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 import { format, inspect, v8Stack } from "../../emulator/runtime/js/inspect.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 function withStack(error, stack) {
   Object.defineProperty(error, "stack", { value: stack, configurable: true });

@@ -1,9 +1,9 @@
 // crypto.subtle, CryptoKey, crypto.DigestStream and subtle.timingSafeEqual as a Worker sees them, checked
 // against published test vectors (FIPS 180, RFC 4231/2202, RFC 8032, RFC 7748, RFC 5869, RFC 6070, RFC 3394,
 // SP 800-38A), fixed keys with precomputed signatures, and workerd's error names and messages.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const subtle = crypto.subtle;
 const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -1,8 +1,8 @@
 // TextEncoder, TextDecoder, atob and btoa against workerd's behaviour and messages (api/encoding.c++,
 // api/global-scope.c++) and the WHATWG Encoding Standard.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const bytes = (...values) => new Uint8Array(values);
 

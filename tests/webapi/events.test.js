@@ -1,8 +1,8 @@
 // Event, EventTarget, CustomEvent & co. and DOMException as workerd has them (api/basics.h/.c++,
 // api/events.h, jsg/dom-exception.h), including where workerd departs from the DOM standard.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 test("a new Event: timeStamp 0, target undefined, not trusted", () => {
   const event = new Event("ping", { cancelable: true, bubbles: true });

@@ -1,9 +1,9 @@
 // fetch() end to end: JS runtime → Python host → real servers on 127.0.0.1 (tests/support/upstream.py),
 // reached under real host names through the worker's `upstream.connect_to` option.
 import { env } from "cloudflare:workers";
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const LOST = { name: "Error", message: "Network connection lost." };
 const INTERNAL = { name: "Error", message: /^internal error; reference = [0-9a-z]{24}$/ };

@@ -1,7 +1,7 @@
 // FormData and the multipart/form-data codec as workerd has them (src/workerd/api/form-data.c++).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 function post(body, contentType) {
   return new Request("http://x/", { method: "POST", body, headers: contentType === undefined ? {} : { "content-type": contentType } });

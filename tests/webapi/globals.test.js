@@ -4,9 +4,9 @@
 // workerd globals the emulator does not provide yet: caches, CacheStorage, Cache, WebSocket, WebSocketPair,
 // WebSocketRequestResponsePair, HTMLRewriter, EventSource, URLPattern, MessageChannel, MessagePort, Body,
 // FetchEvent, ScheduledEvent, TailEvent, TraceEvent, Cloudflare.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 // Own properties of globalThis: the JavaScript builtins (as SpiderMonkey has them, minus InternalError) and
 // the lazy instance properties workerd defines on the global itself.

@@ -1,7 +1,7 @@
 // Headers as workerd has it (src/workerd/api/headers.c++).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 test("names are lower-cased and iteration is sorted and combined", () => {
   const h = new Headers([["B", "2"], ["a", "1"], ["b", "3"]]);

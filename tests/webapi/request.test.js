@@ -1,7 +1,7 @@
 // Request as workerd has it (src/workerd/api/http.c++, Request::constructor).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const INVALID_REDIRECT =
   'Invalid redirect value, must be one of "follow" or "manual" ("error" won\'t be implemented since it does not make sense at the edge; use "manual" and check the response status code).';

@@ -1,7 +1,7 @@
 // Response as workerd has it (src/workerd/api/http.c++, Response::constructor, json, redirect, error).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const RANGE = "Responses may only be constructed with status codes in the range 200 to 599, inclusive.";
 const NULL_BODY = "Response with null body status (101, 204, 205, or 304) cannot have a body.";

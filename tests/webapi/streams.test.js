@@ -1,9 +1,9 @@
 // Streams as a handler sees them: the WHATWG classes (cases after WPT's streams/ tests) and Workers'
 // additions (IdentityTransformStream, FixedLengthStream, readAtLeast, TextEncoderStream,
 // TextDecoderStream), checked against workerd's behaviour and messages.
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

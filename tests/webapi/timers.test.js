@@ -1,9 +1,9 @@
 // setTimeout/setInterval/queueMicrotask as workerd has them (api/global-scope.c++, io/io-context.c++).
 // Timers being refused in global scope, and their console output being tagged with their request, are in
 // tests/runtime/test_timers.py (they need a handler and the worker's Python side).
-import { test, assert } from "./harness.js";
+import { test, assert } from "../support/harness.js";
 
-export { tests } from "./harness.js";
+export { tests } from "../support/harness.js";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

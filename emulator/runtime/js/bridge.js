@@ -6,10 +6,11 @@ import { host, fromHost } from "./host.js";
 import { Response, responseParts } from "./response.js";
 import { incomingRequest } from "./request.js";
 import { toBytes } from "./body.js";
-import { decodeUtf8, encodeUtf8 } from "./utf8.js";
+import { packMeta, unpackMeta } from "./frames.js";
 import { isContainerClass, registryFor, adoptStaticFields } from "./cloudflare/containers.js";
 import { requireModule } from "./cloudflare/modules.js";
 import { setWorkerEnv } from "./cloudflare/workers.js";
+import { makeBinding } from "./bindings/index.js";
 
 // Frame kinds, shared with bridge.py (class Kind).
 const HEAD = 4;
@@ -21,21 +22,6 @@ const RESULT = 11;
 let env = {};
 let userModule = null;
 const inflight = new Map(); // request id -> { abort, cancelled }
-
-export function packMeta(meta, body = null) {
-  const json = encodeUtf8(JSON.stringify(meta));
-  const out = new Uint8Array(4 + json.length + (body === null ? 0 : body.byteLength));
-  new DataView(out.buffer).setUint32(0, json.length, true);
-  out.set(json, 4);
-  if (body !== null) out.set(body, 4 + json.length);
-  return out;
-}
-
-export function unpackMeta(bytes) {
-  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  const meta = JSON.parse(decodeUtf8(bytes, 4, 4 + length)[0]);
-  return [meta, bytes.subarray(4 + length)];
-}
 
 export function describeError(error) {
   if (error instanceof Error || (error && typeof error === "object" && "stack" in error)) {
@@ -63,6 +49,7 @@ export function loadModule(payload) {
 
 function evaluateModule(options) {
   env = options.env ?? {};
+  for (const spec of options.bindings ?? []) env[spec.name] = makeBinding(spec);
   setWorkerEnv(env);
   const load = globalThis.__outbound_load;
   delete globalThis.__outbound_load;

@@ -10,7 +10,7 @@
 // keys, SPKI DER for public keys) and sends it with each operation, so Python holds no per-key state that
 // could outlive the key.
 import { host, fromHost } from "./host.js";
-import { packMeta, unpackMeta } from "./bridge.js";
+import { packMeta, unpackMeta } from "./frames.js";
 import { DOMException } from "./events.js";
 import { WritableStream } from "./streams.js";
 import { decodeUtf8, encodeUtf8 } from "./utf8.js";

@@ -14,7 +14,7 @@
 // the Worker (encodeResponseBody "automatic") and compresses it again when the Worker returns it; here the
 // bytes and Content-Encoding stay as received, which is what a sandbox sees in both cases.
 import { host, fromHost } from "./host.js";
-import { packMeta, unpackMeta } from "./bridge.js";
+import { packMeta, unpackMeta } from "./frames.js";
 import { BodyState, consumeBody, kBody } from "./body.js";
 import { atob } from "./encoding.js";
 import { parseMimeType, serializeMimeType } from "./formdata.js";
