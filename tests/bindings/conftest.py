@@ -21,6 +21,7 @@ import pytest
 from bindings import FakeClock, KVSpec, Limits, R2Spec, SecretsStoreSpec, open_bindings
 from bindings.kv import KVLimits
 from bindings.r2 import R2Limits
+from bindings.secrets import put_secret
 from emulator.runtime.env import BindingHost, js_bindings
 from emulator.runtime.env.streams import StreamTable
 from emulator.runtime.pool import EnginePool
@@ -54,7 +55,7 @@ class BindingsTestFile(JSTestFile):
 
         async def store_calls(_: Any, op: str, args: dict[str, Any], body: bytes, __: StreamTable) -> tuple[Any, bytes]:
             if op == "putSecret":
-                await bindings["SECRET"].store_put(args["name"], args["value"])
+                await put_secret(bindings["SECRET"].store, args["name"], args["value"])
                 return None, b""
             if op == "blobCount":
                 folder = out / "state" / args["kind"] / args["name"] / "blobs"
