@@ -18,9 +18,10 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from bindings.errors import StorageError
 
@@ -28,6 +29,51 @@ READ_CHUNK_BYTES = 1 << 20
 _TEMP_PREFIX = ".tmp-"
 # An unreferenced blob younger than this may belong to another process between its rename and its commit.
 _GRACE_S = 60.0
+
+
+class BlobMissing(StorageError):
+    """A blob file is gone: deleted after its row was replaced, between reading the row and opening the file."""
+
+
+class BlobReader:
+    """An open blob's bytes as an async iterator of chunks; ``aclose()`` closes the file."""
+
+    def __init__(self, file: BinaryIO, start: int, length: int | None, chunk_bytes: int) -> None:
+        self._file: BinaryIO | None = file
+        self.size = os.fstat(file.fileno()).st_size  # the whole blob's size in bytes
+        self._left = length
+        self._chunk_bytes = chunk_bytes
+        file.seek(start)
+
+    def __aiter__(self) -> BlobReader:
+        return self
+
+    async def __anext__(self) -> bytes:
+        file = self._file
+        if file is None or (self._left is not None and self._left <= 0):
+            await self.aclose()
+            raise StopAsyncIteration
+        want = self._chunk_bytes if self._left is None else min(self._chunk_bytes, self._left)
+        try:
+            chunk = await asyncio.to_thread(file.read, want) if want > 65536 else file.read(want)
+        except OSError as error:
+            await self.aclose()
+            raise StorageError(f"cannot read a stored value: {error.strerror}") from error
+        if not chunk:
+            await self.aclose()
+            raise StopAsyncIteration
+        if self._left is not None:
+            self._left -= len(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 @dataclass
@@ -89,6 +135,7 @@ class BlobStore:
         """Store ``data`` durably under a new id; returns its size and the requested digests."""
         blob_id = new_blob_id()
         temp = self.root / f"{_TEMP_PREFIX}{os.getpid()}-{blob_id}"
+        final = self.root / blob_id
         hashers = {name: hashlib.new(name) for name in hashes}
         size = 0
         try:
@@ -99,41 +146,41 @@ class BlobStore:
                     async for chunk in data:
                         size += await asyncio.to_thread(_write_chunk, file, chunk, hashers)
                 await asyncio.to_thread(_sync, file)
-            os.rename(temp, self.root / blob_id)
+            os.rename(temp, final)
             await asyncio.to_thread(_sync_dir, self.root)
         except OSError as error:
             temp.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
             raise StorageError(f"could not store a value of {size} bytes in {self.root}: {error.strerror}") from error
-        except BaseException:
+        except BaseException:  # cancelled: the id was never handed out, so its file is nobody's
             temp.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
             raise
         return WrittenBlob(blob_id, size, {name: h.digest() for name, h in hashers.items()})
 
     # -- reading ---------------------------------------------------------------------------------------
     async def read(self, blob_id: str, start: int = 0, length: int | None = None) -> bytes:
-        return b"".join([chunk async for chunk in self.stream(blob_id, start, length)])
-
-    async def stream(
-        self, blob_id: str, start: int = 0, length: int | None = None, chunk_bytes: int = READ_CHUNK_BYTES
-    ) -> AsyncIterator[bytes]:
-        """The bytes ``[start, start + length)`` of a blob, a chunk at a time."""
+        reader = self.stream(blob_id, start, length)
         try:
-            file = open(self.path(blob_id), "rb")  # noqa: SIM115 - closed in the finally below
-        except OSError as error:
-            raise StorageError(f"a stored value is missing ({blob_id[:16]}…): {error.strerror}") from error
-        try:
-            file.seek(start)
-            left = length
-            while left is None or left > 0:
-                want = chunk_bytes if left is None else min(chunk_bytes, left)
-                chunk = await asyncio.to_thread(file.read, want) if want > 65536 else file.read(want)
-                if not chunk:
-                    break
-                if left is not None:
-                    left -= len(chunk)
-                yield chunk
+            return b"".join([chunk async for chunk in reader])
         finally:
-            file.close()
+            await reader.aclose()
+
+    def stream(
+        self, blob_id: str, start: int = 0, length: int | None = None, chunk_bytes: int = READ_CHUNK_BYTES
+    ) -> BlobReader:
+        """The bytes ``[start, start + length)`` of a blob, a chunk at a time.
+
+        The file is opened now, so the reader keeps its bytes even if the blob is deleted before it is read
+        (a value replaced between a ``get`` and the read of its body). Close the reader with ``aclose()``.
+        """
+        try:
+            file = open(self.path(blob_id), "rb")  # noqa: SIM115 - BlobReader.aclose closes it
+        except FileNotFoundError as error:
+            raise BlobMissing(f"a stored value is missing ({blob_id[:16]}…): {error.strerror}") from error
+        except OSError as error:
+            raise StorageError(f"cannot read a stored value ({blob_id[:16]}…): {error.strerror}") from error
+        return BlobReader(file, start, length, chunk_bytes)
 
     # -- removing --------------------------------------------------------------------------------------
     def delete(self, blob_ids: Iterable[str]) -> None:
@@ -147,14 +194,17 @@ class BlobStore:
         now = time.time()
         for entry in os.scandir(self.root):
             name = entry.name
-            if name.startswith(_TEMP_PREFIX):
-                pid = name[len(_TEMP_PREFIX) :].split("-", 1)[0]
-                if alone or not _alive(int(pid) if pid.isdigit() else -1):
+            try:
+                if name.startswith(_TEMP_PREFIX):
+                    pid = name[len(_TEMP_PREFIX) :].split("-", 1)[0]
+                    if alone or not _alive(int(pid) if pid.isdigit() else -1):
+                        os.unlink(entry.path)
+                        removed.append(name)
+                elif name not in referenced and (alone or now - entry.stat().st_mtime > _GRACE_S):
                     os.unlink(entry.path)
                     removed.append(name)
-            elif name not in referenced and (alone or now - entry.stat().st_mtime > _GRACE_S):
-                os.unlink(entry.path)
-                removed.append(name)
+            except FileNotFoundError:  # another process removed it first
+                continue
         return removed
 
     def names(self) -> list[str]:

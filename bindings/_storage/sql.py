@@ -4,10 +4,17 @@ WAL journal with ``synchronous=FULL``: a write the handler saw succeed is on dis
 emulator loses nothing acknowledged. ``busy_timeout`` lets a second process (``outbound kv put`` beside a
 running ``outbound dev``) wait for the lock instead of failing. Each operation that changes more than one row
 runs in ``transaction()``, which begins IMMEDIATE so two writers never deadlock on a lock upgrade.
+
+One connection serves many asyncio tasks, and SQLite's transaction belongs to the connection, not the task:
+while a task is inside ``transaction()`` every other task's statement waits its turn (else it would run
+inside that transaction, see its uncommitted rows, or fail to BEGIN a second one). The task that owns the
+transaction runs its statements straight through, on ``self`` or on what ``transaction()`` yields.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,23 +31,29 @@ class Database:
     def __init__(self, connection: aiosqlite.Connection, path: Path | None) -> None:
         self._db = connection
         self.path = path
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[object] | None = None  # the task inside transaction(), if any
 
     @classmethod
     async def open(cls, path: Path | None, schema: Iterable[str]) -> Database:
         """Open (or create) the database at ``path``; None keeps it in memory. ``schema`` is idempotent DDL."""
+        connection: aiosqlite.Connection | None = None
         try:
             if path is None:
                 connection = await aiosqlite.connect(":memory:", isolation_level=None)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 connection = await aiosqlite.connect(path, isolation_level=None)
+                # busy_timeout first: switching to WAL needs a lock another process may hold for a moment.
+                await connection.execute("PRAGMA busy_timeout=10000")
                 await connection.execute("PRAGMA journal_mode=WAL")
                 await connection.execute("PRAGMA synchronous=FULL")
-                await connection.execute("PRAGMA busy_timeout=10000")
             await connection.execute("PRAGMA case_sensitive_like=TRUE")
             for statement in schema:
                 await connection.execute(statement)
         except (OSError, aiosqlite.Error) as error:
+            if connection is not None:
+                await connection.close()  # else its thread outlives the failed open
             raise StorageError(f"cannot open the store database {path or ':memory:'}: {error}") from error
         return cls(connection, path)
 
@@ -48,43 +61,65 @@ class Database:
         await self._db.close()
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        try:
-            async with self._db.execute(sql, params) as cursor:
-                row = await cursor.fetchone()
-        except aiosqlite.Error as error:
-            raise StorageError(f"store query failed: {error}") from error
+        async with self._turn():
+            try:
+                async with self._db.execute(sql, params) as cursor:
+                    row = await cursor.fetchone()
+            except aiosqlite.Error as error:
+                raise StorageError(f"store query failed: {error}") from error
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        try:
-            async with self._db.execute(sql, params) as cursor:
-                rows = await cursor.fetchall()
-        except aiosqlite.Error as error:
-            raise StorageError(f"store query failed: {error}") from error
+        """All rows of a query, or of a statement's RETURNING clause."""
+        async with self._turn():
+            try:
+                async with self._db.execute(sql, params) as cursor:
+                    rows = await cursor.fetchall()
+            except aiosqlite.Error as error:
+                raise StorageError(f"store query failed: {error}") from error
         return [tuple(row) for row in rows]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement outside a transaction (autocommit); returns the number of rows changed."""
-        try:
-            cursor = await self._db.execute(sql, params)
-        except aiosqlite.Error as error:
-            raise StorageError(f"store write failed: {error}") from error
+        """Run one statement (autocommit outside a transaction); returns the number of rows changed."""
+        async with self._turn():
+            try:
+                cursor = await self._db.execute(sql, params)
+            except aiosqlite.Error as error:
+                raise StorageError(f"store write failed: {error}") from error
         return cursor.rowcount
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Database]:
-        """All statements inside commit together or not at all."""
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-        except aiosqlite.Error as error:
-            raise StorageError(f"cannot start a store transaction: {error}") from error
-        try:
-            yield self
-        except BaseException:
+        """All statements inside commit together or not at all; other tasks' statements wait until then."""
+        async with self._lock:
+            self._owner = asyncio.current_task()
+            try:
+                try:
+                    await self._db.execute("BEGIN IMMEDIATE")
+                except aiosqlite.Error as error:
+                    raise StorageError(f"cannot start a store transaction: {error}") from error
+                try:
+                    yield self
+                except BaseException:
+                    await self._rollback()
+                    raise
+                try:
+                    await self._db.execute("COMMIT")
+                except aiosqlite.Error as error:
+                    await self._rollback()
+                    raise StorageError(f"store commit failed: {error}") from error
+            finally:
+                self._owner = None
+
+    async def _rollback(self) -> None:
+        # SQLite may already have rolled back (disk full, I/O error); the original error is the one to report.
+        with contextlib.suppress(aiosqlite.Error):
             await self._db.execute("ROLLBACK")
-            raise
-        try:
-            await self._db.execute("COMMIT")
-        except aiosqlite.Error as error:
-            await self._db.execute("ROLLBACK")
-            raise StorageError(f"store commit failed: {error}") from error
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if self._owner is not None and self._owner is asyncio.current_task():
+            yield  # inside this task's own transaction
+            return
+        async with self._lock:
+            yield

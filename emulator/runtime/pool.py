@@ -36,7 +36,7 @@ from emulator.errors import OutboundError, UserError
 from emulator.runtime.bridge import Kind, encode_frame, pack_meta, unpack_meta
 
 SUPERVISE_INTERVAL_S = 0.05
-COLLECT_INTERVAL_S = 0.5
+COLLECT_INTERVAL_S = 0.2
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 

@@ -105,3 +105,38 @@ async def test_get_only_logging(internet: LocalInternet) -> None:
             "Container making POST request to: http://upstream.test/echo"
         ]
         assert internet.recorder.requests[-1]["method"] == "GET"  # the POST never left
+
+
+async def test_virtual_hosts_from_kv_and_r2(tmp_path: Path) -> None:
+    from emulator import SandboxConnectionError
+
+    async with Emulator.load(EXAMPLES / "virtual-hosts", persist_to=tmp_path, workers=1) as emu:
+        assert emu.bindings is not None
+        await emu.bindings["KV"].put("motd", b"hello from KV")
+        agent = emu.sandbox("agent-1")
+        motd = await agent.fetch("http://my.kv/motd")
+        assert (motd.status, motd.body, motd.header("content-length")) == (200, b"hello from KV", "13")
+        assert (await agent.fetch("http://my.kv/nothing")).status == 404
+        assert (await agent.fetch("http://my.kv/written", method="PUT", body=b"via PUT")).status == 204
+        assert (await emu.bindings["KV"].get("written")).value == b"via PUT"
+
+        data = bytes(range(256)) * 16
+        stored = await agent.fetch(
+            "http://objects.cf/reports/q1.bin",
+            method="PUT",
+            body=data,
+            headers={"content-type": "application/x-report"},
+        )
+        assert stored.json() == {"key": "reports/q1.bin", "size": 4096, "etag": stored.json()["etag"]}
+        whole = await agent.fetch("http://objects.cf/reports/q1.bin")
+        assert (whole.status, whole.body, whole.header("content-type")) == (200, data, "application/x-report")
+        assert whole.header("content-length") == "4096"
+        part = await agent.fetch("http://objects.cf/reports/q1.bin", headers={"range": "bytes=10-19"})
+        assert (part.status, part.body, part.header("content-range")) == (206, data[10:20], "bytes 10-19/4096")
+
+        # R2 keys are scoped by container id: another sandbox does not see agent-1's object.
+        assert (await emu.sandbox("agent-2").fetch("http://objects.cf/reports/q1.bin")).status == 404
+        listed = await emu.bindings["R2"].list()
+        assert [o.key for o in listed.objects] == [f"{await agent.container_id()}/reports/q1.bin"]
+        with pytest.raises(SandboxConnectionError):
+            await agent.fetch("http://example.com/")  # enableInternet = false, and nothing intercepts it

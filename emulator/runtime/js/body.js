@@ -4,7 +4,7 @@
 // the common handler (`new Response("text")`, `return fetch(request)`) never builds a stream at all.
 import { Blob, blobBytes, makeBlob } from "./blob.js";
 import { FormData, extractMimeType, parseFormData, serializeFormData, serializeMimeType } from "./formdata.js";
-import { ReadableStream, expectedLength, isDisturbed } from "./streams.js";
+import { ReadableStream, declareLength, expectedLength, isDisturbed } from "./streams.js";
 import { encodeUtf8, utf8ToString } from "./utf8.js";
 
 export const kBody = Symbol("body");
@@ -92,6 +92,7 @@ export function bodyStream(owner) {
           controller.close();
         },
       });
+      declareLength(state.stream, bytes.byteLength);
     }
     state.source = null;
   }

@@ -21,7 +21,7 @@ import { parseMimeType, serializeMimeType } from "./formdata.js";
 import { hasHeader, headerList, headersFromList } from "./headers.js";
 import { Request, requestSignal } from "./request.js";
 import { Response, fetchedResponse } from "./response.js";
-import { ReadableStream } from "./streams.js";
+import { ReadableStream, declareLength } from "./streams.js";
 import { encodeUtf8, latin1Range } from "./utf8.js";
 
 const NETWORK_LOST = "Network connection lost."; // jsg/util.c++: what a DISCONNECTED kj exception becomes
@@ -65,7 +65,7 @@ export async function fetch(input, init = undefined) {
 
   let responseBody = null;
   if (head.b === BODY_INLINE) responseBody = new BodyState(rest, null);
-  else if (head.b === BODY_PULLED) responseBody = new BodyState(null, pulledBody(id, signal));
+  else if (head.b === BODY_PULLED) responseBody = new BodyState(null, withLength(pulledBody(id, signal), head.h));
   const hash = url.indexOf("#");
   return fetchedResponse({
     status: head.s,
@@ -103,6 +103,17 @@ function untilAborted(pending, signal, id) {
 }
 
 // A response body read from Python on demand. Aborting the request's signal errors it with the reason.
+// A response with a Content-Length (and no content coding to undo) is a stream of known length, as workerd
+// sees it, so it can go straight into R2 put() or back out with the same Content-Length.
+function withLength(stream, headers) {
+  let length = null;
+  for (const [name, value] of headers) {
+    if (name === "content-encoding") return stream;
+    if (name === "content-length" && /^\d+$/.test(value)) length = Number(value);
+  }
+  return length === null ? stream : declareLength(stream, length);
+}
+
 function pulledBody(id, signal) {
   let controller;
   let finished = false;

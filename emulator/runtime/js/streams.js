@@ -53,6 +53,14 @@ export function expectedLength(stream) {
   return declaredLengths.get(stream) ?? null;
 }
 
+// Says that `stream` will produce exactly `length` bytes: a body made from known bytes, a fetch() response
+// with a Content-Length, an R2 object's body. workerd knows these lengths too (tryGetLength), which is what
+// lets R2 put() take such a stream and a Response send Content-Length.
+export function declareLength(stream, length) {
+  declaredLengths.set(stream, length);
+  return stream;
+}
+
 // --- workerd's messages, verbatim ---------------------------------------------------------------------
 // identity-transform-stream.c++
 const TOO_MANY_BYTES = "Attempt to write too many bytes through a FixedLengthStream.";
