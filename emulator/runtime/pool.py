@@ -45,7 +45,10 @@ class Limits:
     """Containment limits for handler code; every one is per worker process."""
 
     cpu_ms: int = 30_000  # Workers' default CPU limit; here: the longest the event loop may be blocked
-    memory_mib: int = 128  # an isolate's memory limit on Workers; here: RSS above the worker's idle size
+    # Workers gives an isolate 128 MB of heap. Here the measure is RSS above the worker's idle size, which also
+    # holds the bridge's copies of bodies in flight and garbage SpiderMonkey has not collected yet, so the
+    # default is higher: it stops runaway allocation, not a handler moving a 25 MiB KV value.
+    memory_mib: int = 512
     response_timeout_s: float = 60.0  # time a handler has to produce its Response (headers)
     max_requests: int = 100_000  # a worker is replaced after this many requests
     startup_timeout_s: float = 30.0

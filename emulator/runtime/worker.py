@@ -45,7 +45,7 @@ BEAT_INTERVAL_S = 0.1
 # SpiderMonkey collects lazily: a worker moving bodies through the bridge leaves copies behind faster than its
 # own heuristics reclaim them (a 64 MiB R2 put left ~3 MiB of garbage per MiB sent). Collecting after every
 # this many bytes of traffic keeps a streaming handler far below the pool's memory limit.
-COLLECT_EVERY_BYTES = 32 << 20
+COLLECT_EVERY_BYTES = 16 << 20
 RUNTIME_FILENAME = "outbound:runtime.js"
 
 
