@@ -83,9 +83,7 @@ class Egress:
     async def answer(self, origin: Origin, request: SandboxRequest, decision: Decision) -> Answer:
         match decision:
             case Deny():
-                body = ORIGIN_DISALLOWED.encode()
-                headers = [("content-type", TEXT_PLAIN), ("content-length", str(len(body)))]
-                return Answer(ORIGIN_DISALLOWED_STATUS, "", headers, body, decision)
+                return deny(decision)
             case Refuse():
                 raise SandboxConnectionError(
                     f"connection to {request.destination.hint or request.destination.ip}:{request.destination.port} "
@@ -94,7 +92,7 @@ class Egress:
             case Passthrough():
                 return await self._passthrough(request, decision)
             case RunHandler():
-                return await self._run(origin, request, decision)
+                return await self.run_handler(origin, request, decision)
 
     async def _passthrough(self, request: SandboxRequest, decision: Passthrough) -> Answer:
         # Intercepted traffic goes where ContainerProxy's fetch(request) sends it: the request URL; traffic
@@ -106,7 +104,7 @@ class Egress:
             return _failure(502, decision, f"outbound: could not reach {url}: {error}\n")
         return Answer(response.status, response.reason, list(response.headers), _streamed(response), decision)
 
-    async def _run(self, origin: Origin, request: SandboxRequest, decision: RunHandler) -> Answer:
+    async def run_handler(self, origin: Origin, request: SandboxRequest, decision: RunHandler) -> Answer:
         call = HandlerCall(
             class_name=origin.class_name,
             kind=decision.kind,
@@ -154,6 +152,13 @@ class Egress:
         log.error("sandbox %s: %s failed: %s", origin.sandbox_id, handler, detail)
         body = f"outbound: the outbound handler {handler} {what}. The request was not forwarded.\n"
         return _failure(status, decision, body)
+
+
+def deny(decision: Deny) -> Answer:
+    """ContainerProxy's 520: `new Response('Origin is disallowed', { status: 520 })` (contract §1.7)."""
+    body = ORIGIN_DISALLOWED.encode()
+    headers = [("content-type", TEXT_PLAIN), ("content-length", str(len(body)))]
+    return Answer(ORIGIN_DISALLOWED_STATUS, "", headers, body, decision)
 
 
 async def _streamed(response: UpstreamResponse) -> AsyncIterator[bytes]:

@@ -71,7 +71,7 @@ class Emulator:
         self.persist_to = persist_to
         self._workers = workers
         self._limits = limits
-        self._upstream_options = upstream
+        self.upstream_options = upstream
         self._extra_vars = extra_vars
         self._on_console = on_console
         self.clock = clock
@@ -166,7 +166,7 @@ class Emulator:
             on_console=self._console,
             on_event=lambda message: log.warning("%s", message),
             on_rpc=self._binding_host.handle,
-            worker_options={"upstream": _upstream_init(self._upstream_options), "bindings": js_bindings(specs)},
+            worker_options={"upstream": _upstream_init(self.upstream_options), "bindings": js_bindings(specs)},
         )
         try:
             await pool.start()
@@ -174,7 +174,7 @@ class Emulator:
             raise _module_load_error(config, error, stacks) from None
         self._pool = pool
         self._state = await StateStore.open(self.persist_to)
-        self._upstream = Upstream(self._upstream_options)
+        self._upstream = Upstream(self.upstream_options)
         self._egress = Egress(pool, self._upstream, stacks)
         classes = {name: info["className"] for name, info in pool.report.get("classes", {}).items()}
         self._registry = SandboxRegistry(self._state, pool, classes, _default_class(config, classes))
@@ -243,13 +243,13 @@ class Emulator:
             raise RuntimeError("the emulator is not started: use `async with Emulator.load(...) as emu:`")
         return self._registry
 
-    def _current_egress(self) -> Egress:
+    def current_egress(self) -> Egress:
         assert self._egress is not None
         return self._egress
 
     def sandbox(self, sandbox_id: str, cls: str | None = None) -> Sandbox:
         """The sandbox named ``sandbox_id``; created (of class ``cls``, the export name) on first use."""
-        return Sandbox(sandbox_id, self.registry, self._current_egress, cls)
+        return Sandbox(sandbox_id, self.registry, self.current_egress, cls)
 
     async def sandboxes(self) -> list[str]:
         return await self.registry.list()

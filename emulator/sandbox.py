@@ -86,6 +86,10 @@ class SandboxRegistry:
             raise _class_mismatch(sandbox_id, live.export_name, cls)
         return live
 
+    def loaded(self, sandbox_id: str) -> LiveSandbox | None:
+        """The sandbox if it is already loaded; never touches the store (for synchronous callers)."""
+        return self._live.get(sandbox_id)
+
     async def _load(self, sandbox_id: str, cls: str | None) -> LiveSandbox:
         record = await self._state.get(sandbox_id)
         export_name = record.class_name if record is not None else self._choose_class(cls)

@@ -140,6 +140,15 @@ def parse_connect_to(connect_to: Mapping[str, str]) -> dict[Route, Route]:
     return routes
 
 
+def rerouted(routes: Mapping[Route, Route], host: str, port: int) -> tuple[str, int] | None:
+    """Where ``connect_to`` sends a connection for ``host:port``, or None when it is not rerouted."""
+    name = host.lower().rstrip(".")
+    target = routes.get((name, port)) or routes.get((name, None))
+    if target is None:
+        return None
+    return target[0], target[1] or port
+
+
 class _ConnectToResolver(AbstractResolver):
     """Resolves rerouted hosts to their ``connect_to`` address; everything else the usual way."""
 
@@ -150,12 +159,10 @@ class _ConnectToResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        name = host.lower().rstrip(".")
-        target = self._routes.get((name, port)) or self._routes.get((name, None))
+        target = rerouted(self._routes, host, port)
         if target is None:
             return await self._fallback.resolve(host, port, family)
         address, target_port = target
-        target_port = target_port or port
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from bindings import BindingError
-from emulator.cli import request, stores
+from emulator.cli import request, serve, stores
 from emulator.errors import SandboxConnectionError, UserError
 
 EXIT_USER_ERROR = 1
@@ -49,6 +49,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argpa
     parser = argparse.ArgumentParser(prog="outbound", description="Run Cloudflare outbound Workers locally.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     leaves = request.register(commands)
+    leaves.update(serve.register(commands))
     leaves.update(stores.register(commands))
     return parser, leaves
 
@@ -56,11 +57,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argpa
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     # Options may come after positionals (`outbound request ENTRY --sandbox s URL`), which needs intermixed
     # parsing; argparse offers that for a parser without subcommands only, so the leaf command parses the rest.
+    # Everything after `--` is a command to run (`outbound run --sandbox s -- curl …`), never parsed.
+    argv = list(argv)
+    command_argv: list[str] | None = None
+    if "--" in argv:
+        split = argv.index("--")
+        argv, command_argv = argv[:split], argv[split + 1 :]
     parser, leaves = build_parser()
     for length in (3, 2, 1):
         words = tuple(argv[:length])
         if words in leaves:
-            return leaves[words].parse_intermixed_args(argv[length:])
+            args = leaves[words].parse_intermixed_args(argv[length:])
+            if command_argv is not None:
+                args.command_argv = command_argv
+            return args
     return parser.parse_args(argv)
 
 

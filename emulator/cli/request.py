@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.cli.common import add_project_options, emulator, split_target
+from emulator.client import RemoteEmulator
 from emulator.errors import UserError
 from emulator.policy import RUNTIME_METHODS
 
@@ -103,10 +104,25 @@ async def run_policy(args: argparse.Namespace) -> int:
         )
     sandbox_id, method, *raw = positionals
     arguments = _policy_arguments(method, raw)
+    running = running_emulator(target, args.persist_to)
+    if running is not None:
+        # An emulator serves this project: change its live policy (it persists the change itself).
+        async with running:
+            overrides = await running.sandbox(sandbox_id).apply(method, *arguments, cls=args.cls)
+        print(json.dumps(overrides, indent=2))
+        return 0
     async with emulator(args, target) as emu:
         policy = await emu.registry.apply(sandbox_id, method, arguments, args.cls)
     print(json.dumps(policy.overrides.to_json(), indent=2))
     return 0
+
+
+def running_emulator(target: str | None, persist_to: str | None) -> RemoteEmulator | None:
+    """The emulator running for this project, if one is."""
+    try:
+        return RemoteEmulator.connect(target, persist_to=persist_to)
+    except UserError:
+        return None
 
 
 def register(

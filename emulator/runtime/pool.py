@@ -156,6 +156,11 @@ class ResponseBody:
             exchange.acknowledge(len(chunk))
             yield chunk
 
+    @property
+    def is_complete(self) -> bool:
+        """The whole body arrived with the head: ``read()`` returns it without waiting."""
+        return self._exchange.complete is not None
+
     async def read(self) -> bytes:
         exchange = self._exchange
         if exchange.complete is not None:  # the whole body came with the head: no queue, no credit

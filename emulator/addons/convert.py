@@ -1,0 +1,71 @@
+"""A mitmproxy flow as the emulator's SandboxRequest, and the handler's answer back as a mitmproxy response.
+
+The only module that knows both sides. The URL a handler sees follows contract §2.2: an origin-form request
+becomes ``scheme://`` + its Host header (else the destination ``ip:port``) + path; an absolute-form request
+(explicit proxy) keeps its URL.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from emulator.decide import Destination
+from emulator.exchange import SandboxRequest
+from emulator.hosts import DEFAULT_PORTS, hostname_of, ip_literal
+
+
+def destination(flow: http.HTTPFlow) -> Destination:
+    """Where the sandbox's connection went, as the interception layer sees it."""
+    client = flow.client_conn
+    scheme = "https" if client.tls_established else "http"
+    if flow.client_conn.proxy_mode.type_name == "transparent" and client.sockname:
+        address, port = client.sockname[0], client.sockname[1]
+    else:
+        address, port = flow.request.host, flow.request.port
+    hint = client.sni if scheme == "https" else flow.request.host_header
+    return Destination(scheme=scheme, port=port, hint=hint or None, ip=ip_literal(address))  # type: ignore[arg-type]
+
+
+def handler_url(flow: http.HTTPFlow, scheme: str) -> str:
+    request = flow.request
+    if request.first_line_format == "absolute":
+        return request.url
+    host = request.host_header
+    if not host:
+        address = flow.client_conn.sockname
+        host = _authority(address[0], address[1], scheme) if address else request.host
+    return f"{scheme}://{host}{request.path}"
+
+
+def _authority(ip: str, port: int, scheme: str) -> str:
+    host = f"[{ip}]" if ":" in ip else ip
+    return host if DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
+
+
+def sandbox_request(flow: http.HTTPFlow) -> SandboxRequest:
+    target = destination(flow)
+    url = handler_url(flow, target.scheme)
+    try:
+        hostname: str | None = hostname_of(url)
+    except ValueError:
+        hostname = None
+    headers = tuple(
+        (name.decode("latin-1"), value.decode("utf-8", "replace")) for name, value in flow.request.headers.fields
+    )
+    body = flow.request.raw_content if flow.request.raw_content else None
+    return SandboxRequest(
+        method=flow.request.method,
+        url=url,
+        headers=headers,
+        body=body,
+        destination=target,
+        dial_url=flow.request.url,
+        hostname=hostname,
+    )
+
+
+def make_response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> http.Response:
+    response = http.Response.make(status, body, [(n.encode("latin-1"), v.encode()) for n, v in headers])
+    if reason:
+        response.reason = reason
+    return response

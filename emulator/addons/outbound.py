@@ -1,0 +1,122 @@
+"""The decision procedure applied to intercepted HTTP: 520, passthrough, or a handler's answer.
+
+The decision is made when the request's headers arrive (it depends on the host, never on the body), so a
+passed-through upload streams instead of being held, and a request for a handler is buffered for it. Every
+request is decided against the sandbox's policy as it is now: a runtime change applies to an open keep-alive
+connection from its next request (contract §2.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ada_url
+from mitmproxy import http
+
+from emulator.addons.convert import make_response, sandbox_request
+from emulator.addons.dial import Dial
+from emulator.addons.state import Connections
+from emulator.addons.streaming import StreamedAnswers
+from emulator.decide import Decision, Deny, Passthrough, Refuse, RunHandler, Step, decide_request
+from emulator.egress import Egress, Origin, deny
+from emulator.runtime.pool import ResponseBody
+from emulator.sandbox import LiveSandbox
+
+METADATA_KEY = "outbound"
+BAD_HOST = "outbound: the request's Host header does not make a valid URL; the request was not forwarded.\n"
+
+
+@dataclass
+class Pending:
+    sandbox: LiveSandbox
+    decision: Decision
+    streamed: bool = False
+
+
+class Outbound:
+    def __init__(
+        self, connections: Connections, egress_of: Callable[[], Egress], dial: Dial, streamed: StreamedAnswers
+    ) -> None:
+        self._connections = connections
+        self._egress_of = egress_of
+        self._dial = dial
+        self._streamed = streamed
+
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.error is not None or flow.request.method == "CONNECT":
+            return
+        live = await self._connections.sandbox(flow.client_conn)
+        if live is None:
+            return  # Identify has answered already
+        request = sandbox_request(flow)
+        if request.hostname is None:
+            flow.response = make_response(400, "", [("content-type", "text/plain;charset=UTF-8")], BAD_HOST.encode())
+            return
+        decision = decide_request(live.policy, request.destination, request.hostname)
+        flow.metadata[METADATA_KEY] = Pending(live, decision)
+        if isinstance(decision, Refuse):
+            flow.kill()
+        elif isinstance(decision, Passthrough):
+            flow.request.stream = True
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        pending = flow.metadata.get(METADATA_KEY)
+        if not isinstance(pending, Pending) or flow.response is not None or flow.error is not None:
+            return
+        decision = pending.decision
+        if isinstance(decision, Deny):
+            answer = deny(decision)
+            assert isinstance(answer.body, bytes)
+            flow.response = make_response(answer.status, answer.reason, answer.headers, answer.body)
+        elif isinstance(decision, Passthrough):
+            self._pass_through(flow, decision)
+        elif isinstance(decision, RunHandler):
+            await self._run(flow, pending, decision)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        pending = flow.metadata.get(METADATA_KEY)
+        if isinstance(pending, Pending) and (pending.streamed or isinstance(pending.decision, Passthrough)):
+            assert flow.response is not None
+            flow.response.stream = True
+
+    def _pass_through(self, flow: http.HTTPFlow, decision: Passthrough) -> None:
+        if decision.step is Step.NOT_INTERCEPTED:
+            return  # the bytes go where the sandbox sent them (Dial reroutes synthetic DNS addresses)
+        # ContainerProxy's fetch(request): to the host the request URL names, rerouted as connect_to says.
+        url = ada_url.URL(sandbox_request(flow).url)
+        scheme = url.protocol.rstrip(":")
+        port = int(url.port) if url.port else (443 if scheme == "https" else 80)
+        host_header = flow.request.host_header
+        name = url.hostname.strip("[]")
+        target = self._dial.target(name, port)
+        if target == (name, port) and self._dial.forbidden(name):
+            flow.response = make_response(
+                502,
+                "",
+                [("content-type", "text/plain;charset=UTF-8")],
+                f"outbound: refused: {name} is an address of the emulator's own machine\n".encode(),
+            )
+            return
+        flow.request.scheme = scheme
+        flow.request.host, flow.request.port = target
+        flow.request.host_header = host_header
+        self._dial.expect(flow.client_conn, target, url.hostname if scheme == "https" else None)
+
+    async def _run(self, flow: http.HTTPFlow, pending: Pending, decision: RunHandler) -> None:
+        live = pending.sandbox
+        origin = Origin(live.id, live.description.config.class_name, live.container_id)
+        answer = await self._egress_of().run_handler(origin, sandbox_request(flow), decision)
+        body = answer.body
+        if isinstance(body, bytes):
+            flow.response = make_response(answer.status, answer.reason, answer.headers, body)
+            return
+        if isinstance(body, ResponseBody) and body.is_complete:
+            flow.response = make_response(answer.status, answer.reason, answer.headers, await body.read())
+            return
+        # A streamed body: serve it from the loopback server so mitmproxy can stream it to the sandbox.
+        path = self._streamed.register(answer.status, answer.reason, answer.headers, body)
+        pending.streamed = True
+        request = flow.request
+        request.scheme, request.host, request.port = "http", "127.0.0.1", self._streamed.port
+        request.method, request.path, request.content = "GET", path, b""

@@ -1,0 +1,159 @@
+"""``outbound dev``, ``outbound run`` and ``outbound sandbox``: a running emulator and the sandboxes it serves.
+
+outbound dev [PROJECT] [--capture auto|namespace|explicit]     serve until Ctrl-C
+outbound run --sandbox ID [--class NAME] [PROJECT] -- COMMAND [ARGS...]
+outbound sandbox list | create ID [--class NAME] | delete ID | ca ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from emulator.cli.common import Commands, Leaves, add_project_options, connect_to, split_target
+from emulator.client import RemoteEmulator
+from emulator.emulator import Emulator
+from emulator.errors import UserError
+from emulator.runtime.pool import Limits
+
+# What a sandboxed command inherits from the shell that started it; nothing else (secrets included) passes.
+_INHERITED = ("PATH", "LANG", "LC_ALL", "TERM", "TZ")
+
+
+async def run_dev(args: argparse.Namespace) -> int:
+    from emulator.server import Server  # noqa: PLC0415 - mitmproxy loads only for this command
+
+    target, rest = split_target(args, 0)
+    if rest:
+        target = target or rest[0]
+    emulator = Emulator.load(
+        target,
+        env=args.env,
+        persist_to=args.persist_to,
+        workers=args.workers,
+        limits=Limits(),
+        connect_to=connect_to(args.connect_to),
+        upstream_ca=args.cacert,
+    )
+    async with emulator, Server(emulator, capture=args.capture) as server:
+        print(f"outbound: serving {emulator.config.main} ({server.capture} capture)", file=sys.stderr)
+        print(
+            f"outbound: explicit proxy http://127.0.0.1:{server.explicit_port}, control {server.control_url}",
+            file=sys.stderr,
+        )
+        print(
+            "outbound: run a command as a sandbox with `outbound run --sandbox ID -- COMMAND`; Ctrl-C stops",
+            file=sys.stderr,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        print("outbound: stopping", file=sys.stderr)
+    return 0
+
+
+def _remote(args: argparse.Namespace, target: str | None) -> RemoteEmulator:
+    return RemoteEmulator.connect(target or args.config, persist_to=args.persist_to)
+
+
+async def run_command(args: argparse.Namespace) -> int:
+    target, rest = split_target(args, 0)
+    if rest:
+        raise UserError(f"unexpected arguments {' '.join(rest)!r}; put the command after `--`")
+    command: list[str] = args.command_argv
+    if not command:
+        raise UserError(
+            "give the command to run after `--`, e.g. `outbound run --sandbox agent-1 -- curl -s https://github.com/`"
+        )
+    async with _remote(args, target) as emulator:
+        await emulator.create_sandbox(args.sandbox, args.cls)
+        info = await emulator.sandbox(args.sandbox).launch_info(args.cls)
+    environment = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    environment["HOME"] = info["cwd"]
+    environment.update(info["env"])
+    if info["capture"] == "namespace":
+        from emulator.launch import Launch, launch_command  # noqa: PLC0415
+
+        launch = Launch(
+            netns=info["netns"],
+            argv=command,
+            env=environment,
+            cwd=Path(info["cwd"]),
+            mounts=[(Path(source), target_path) for source, target_path in info["mounts"]],
+            uid=int(info["uid"]),
+            gid=int(info["gid"]),
+        )
+        argv = launch_command(launch)
+    else:
+        print(f"outbound: warning: {info['warning']}", file=sys.stderr)
+        os.chdir(info["cwd"])
+        argv = command
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(argv[0], argv, environment if info["capture"] != "namespace" else {**os.environ})
+    except FileNotFoundError:
+        raise UserError(f"command not found: {argv[0]}") from None
+    return 127  # not reached
+
+
+async def run_sandbox(args: argparse.Namespace) -> int:
+    async with _remote(args, None) as emulator:
+        if args.sandbox_command == "list":
+            print(json.dumps(await emulator.sandboxes(), indent=2))
+        elif args.sandbox_command == "create":
+            await emulator.create_sandbox(args.id, args.cls)
+            print(f"outbound: sandbox {args.id} ready", file=sys.stderr)
+        elif args.sandbox_command == "delete":
+            await emulator.delete_sandbox(args.id)
+            print(f"outbound: sandbox {args.id} deleted", file=sys.stderr)
+        elif args.sandbox_command == "ca":
+            sys.stdout.buffer.write(await emulator.sandbox(args.id).ca_certificate())
+    return 0
+
+
+def register(commands: Commands) -> Leaves:
+    leaves: Leaves = {}
+    dev = commands.add_parser("dev", help="serve handlers to sandboxes' real traffic until Ctrl-C")
+    add_project_options(dev)
+    dev.add_argument(
+        "--capture",
+        choices=("auto", "namespace", "explicit"),
+        default="auto",
+        help="namespace: capture all traffic (needs root); explicit: HTTP_PROXY only; auto: the first that works here",
+    )
+    dev.add_argument("--workers", type=int, default=2, help="JS worker processes (default 2)")
+    dev.add_argument("positionals", nargs="*", metavar="[PROJECT]")
+    dev.set_defaults(run=run_dev)
+    leaves[("dev",)] = dev
+
+    run = commands.add_parser(
+        "run",
+        help="run a command as a sandbox, its network captured",
+        description="Run COMMAND as SANDBOX: `outbound run --sandbox agent-1 -- npm install`.",
+    )
+    add_project_options(run)
+    run.add_argument("--sandbox", "-s", required=True, metavar="ID")
+    run.add_argument("positionals", nargs="*", metavar="[PROJECT]")
+    run.set_defaults(run=run_command, command_argv=[])
+    leaves[("run",)] = run
+
+    sandbox = commands.add_parser("sandbox", help="list, create, delete sandboxes of the running emulator")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    for name in ("list", "create", "delete", "ca"):
+        parser = sandbox_commands.add_parser(name)
+        add_project_options(parser, sandbox_options=False)
+        if name != "list":
+            parser.add_argument("id", metavar="ID")
+        if name == "create":
+            parser.add_argument("--class", dest="cls", metavar="NAME")
+        parser.set_defaults(run=run_sandbox, sandbox_command=name)
+        leaves[("sandbox", name)] = parser
+    return leaves
