@@ -21,9 +21,9 @@ import aiohttp
 from emulator.config import resolve_config
 from emulator.errors import SandboxError, UserError
 from emulator.policy import OutboundHandlerNotFound
-from emulator.server import DEV_FILE
 
 _MISSING: Any = object()
+DEV_FILE = "dev.json"  # written by a running server (server.py): its pid, control URL and token
 
 
 class NotRunning(UserError):

@@ -39,6 +39,7 @@ from emulator.addons.state import Connections
 from emulator.addons.streaming import StreamedAnswers
 from emulator.addons.tls import Tls
 from emulator.ca import CA_PATH, SandboxCA, trust_bundle, trust_environment
+from emulator.client import DEV_FILE
 from emulator.dns import DnsServer, FakeIPs, Resolver
 from emulator.emulator import Emulator
 from emulator.errors import SandboxError, UserError
@@ -49,7 +50,6 @@ from emulator.upstream import parse_connect_to
 log = logging.getLogger("outbound")
 
 Capture = Literal["auto", "namespace", "explicit"]
-DEV_FILE = "dev.json"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 EXPLICIT_WARNING = (
     "network namespaces are not available here ({why}); sandboxes use an explicit proxy (HTTP_PROXY) instead. "
@@ -254,11 +254,17 @@ class Server:
                 return host
             folder = self.state_dir / "sandboxes" / _safe(sandbox_id)
             (folder / "work").mkdir(parents=True, exist_ok=True)
+            if self.capture == "namespace":
+                _check_traversable(folder / "work")
             ca = SandboxCA.create(sandbox_id)
             host = SandboxHost(sandbox_id, ca, folder, token=self.credentials.issue(sandbox_id), uid=self._next_uid)
             self._next_uid += 1
             host.files["ca"] = _write(folder / "ca.crt", ca.cert_pem, 0o644)
-            host.files["bundle"] = _write(folder / "bundle.crt", trust_bundle(ca.cert_pem), 0o644)
+            bundle = trust_bundle(ca.cert_pem)
+            extra = self.emulator.upstream_options.ca_file
+            if extra is not None:  # the CA that stands in for the public roots (tests, a corporate CA)
+                bundle += b"\n" + extra.read_bytes()
+            host.files["bundle"] = _write(folder / "bundle.crt", bundle, 0o644)
             if self.networks is not None:
                 host.network = await self.networks.create(sandbox_id)
                 host.files["resolv"] = _write(
@@ -356,6 +362,17 @@ async def _local_addresses() -> set[str]:
     except json.JSONDecodeError:
         return set()
     return {info["local"] for interface in interfaces for info in interface.get("addr_info", []) if "local" in info}
+
+
+def _check_traversable(folder: Path) -> None:
+    """A sandbox runs as its own unprivileged uid: every folder above its working folder must let it through."""
+    for parent in folder.resolve().parents:
+        if not parent.stat().st_mode & 0o001:
+            raise UserError(
+                f"sandboxes cannot reach their working folder {folder}: {parent} is private (mode "
+                f"{parent.stat().st_mode & 0o777:o}); use --persist-to a folder other users can traverse, "
+                f"or `chmod o+x {parent}`"
+            )
 
 
 def _free_port(kind: socket.SocketKind) -> int:

@@ -28,7 +28,9 @@ def destination(flow: http.HTTPFlow) -> Destination:
 
 def handler_url(flow: http.HTTPFlow, scheme: str) -> str:
     request = flow.request
-    if request.first_line_format == "absolute":
+    # HTTP/1 absolute-form (an explicit proxy's plain HTTP) keeps its URL; HTTP/2's :authority reads as
+    # "absolute" to mitmproxy but is the Host header's counterpart (host_header returns it).
+    if request.first_line_format == "absolute" and not request.is_http2:
         return request.url
     host = request.host_header
     if not host:

@@ -31,12 +31,12 @@ class Dial:
         self._routes = routes
         self._name_for_ip = name_for_ip
         self._is_local = is_local  # the host's own addresses: a sandbox must not reach them by passing through
-        self._sni: dict[tuple[str, tuple[str, int]], str] = {}
+        self._expected: dict[tuple[str, tuple[str, int]], str | None] = {}
 
     def expect(self, client: connection.Client, address: tuple[str, int], sni: str | None) -> None:
-        """The next connection of ``client`` to ``address`` is for ``sni`` (a rewritten passthrough)."""
-        if sni:
-            self._sni[(client.id, address)] = sni
+        """The next connection of ``client`` to ``address`` is a passthrough the addons already vetted (its
+        target came from the request URL or connect_to), with ``sni`` for TLS."""
+        self._expected[(client.id, address)] = sni
 
     def target(self, host: str, port: int) -> tuple[str, int]:
         return rerouted(self._routes, host, port) or (host, port)
@@ -53,9 +53,11 @@ class Dial:
         if data.server.address is None:
             return
         host, port = data.server.address[0], data.server.address[1]
-        sni = self._sni.pop((data.client.id, (host, port)), None)
-        if sni is not None:
-            data.server.sni = sni
+        key = (data.client.id, (host, port))
+        if key in self._expected:
+            sni = self._expected.pop(key)
+            if sni is not None:
+                data.server.sni = sni
             return
         if host in (PLACEHOLDER_V4, PLACEHOLDER_V6):
             data.server.error = "outbound: refused: the synthetic address 11.0.0.1 stands for no real server"
@@ -69,6 +71,6 @@ class Dial:
             data.server.error = f"outbound: refused: {host} is an address of the emulator's own machine"
 
     def client_disconnected(self, client: connection.Client) -> None:
-        for key in [k for k in self._sni if k[0] == client.id]:
-            del self._sni[key]
+        for key in [k for k in self._expected if k[0] == client.id]:
+            del self._expected[key]
         self._connections.forget(client)

@@ -180,6 +180,28 @@ def upstream_app(recorder: UpstreamRecorder) -> web.Application:
         recorder.requests.append(seen)
         return web.json_response(seen)
 
+    async def record(request: web.Request) -> web.Response:
+        # Like /echo, but answers without reflecting anything: what a credential test needs.
+        body = await request.read()
+        recorder.requests.append(
+            {
+                "method": request.method,
+                "path": request.raw_path,
+                "headers": [[k.decode("latin-1"), v.decode("utf-8", "replace")] for k, v in request.raw_headers],
+                "body": body.decode("utf-8", "replace"),
+                "bodyLength": len(body),
+            }
+        )
+        return web.json_response({"recorded": True})
+
+    async def websocket(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            if message.type == web.WSMsgType.TEXT:
+                await socket.send_str(f"echo: {message.data}")
+        return socket
+
     async def redirect(request: web.Request) -> web.Response:
         status = int(request.match_info["status"])
         return web.Response(status=status, headers={"Location": request.query["location"]}, text="redirecting")
@@ -265,6 +287,8 @@ def upstream_app(recorder: UpstreamRecorder) -> web.Application:
 
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
+    app.router.add_route("*", "/record", record)
+    app.router.add_get("/ws", websocket)
     app.router.add_route("*", "/redirect/{status}", redirect)
     app.router.add_route("*", "/chain/{n}", chain)
     app.router.add_route("*", "/status/{code}", status)
