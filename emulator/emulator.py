@@ -10,7 +10,9 @@
 ``Emulator`` composes; it decides nothing itself. Loading reads the Worker config (``config.py``), bundles the
 entry (``runtime/bundle.py``), starts the JS workers (``runtime/pool.py``), opens the sandbox state
 (``state.py``), and reports what production would silently mishandle (``classes.py``). Requests go through
-``sandbox.py`` → ``decide.py`` → ``egress.py``.
+``sandbox.py`` → ``decide.py`` → ``egress.py``. The Worker's sandbox stubs (``env.<durable_objects binding>``)
+reach the same sandboxes (``runtime/env/durable_objects.py``): their egress methods need only the registry,
+their exec and files the shell a running server provides (``serve_sandboxes``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
 from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import Bundle, build_handler, build_runtime
-from emulator.runtime.env import BindingHost, binding_specs, build_env, js_bindings
+from emulator.runtime.env import BindingHost, binding_specs, build_env, durable_object_bindings, js_bindings
+from emulator.runtime.env.durable_objects import SandboxNamespace, Shell
 from emulator.runtime.pool import ConsoleEntry, EnginePool, Limits, ModuleLoadError
 from emulator.runtime.sourcemap import StackMapper
 from emulator.sandbox import Sandbox, SandboxRegistry, container_id
@@ -166,7 +169,10 @@ class Emulator:
             on_console=self._console,
             on_event=lambda message: log.warning("%s", message),
             on_rpc=self._binding_host.handle,
-            worker_options={"upstream": _upstream_init(self.upstream_options), "bindings": js_bindings(specs)},
+            worker_options={
+                "upstream": _upstream_init(self.upstream_options),
+                "bindings": [*js_bindings(specs), *durable_object_bindings(config)],
+            },
         )
         try:
             await pool.start()
@@ -178,9 +184,11 @@ class Emulator:
         self._egress = Egress(pool, self._upstream, stacks)
         classes = {name: info["className"] for name, info in pool.report.get("classes", {}).items()}
         self._registry = SandboxRegistry(self._state, pool, classes, _default_class(config, classes))
+        self.serve_sandboxes(None)
         for message in bundle.warnings:
             self._warn(f"esbuild: {message}")
         await self._check_classes(pool, classes)
+        self._check_namespaces(classes)
 
     async def _check_classes(self, pool: EnginePool, classes: Mapping[str, str]) -> None:
         report = pool.report.get("classes", {})
@@ -197,6 +205,22 @@ class Emulator:
                     f"{description.config.class_name}: {container_proxy_error()} "
                     "(production throws this when the container starts)"
                 )
+
+    def _check_namespaces(self, classes: Mapping[str, str]) -> None:
+        for binding in durable_object_bindings(self.config):
+            if binding["className"] not in classes:
+                self._warn(
+                    f"durable_objects binding {binding['name']!r}: {binding['className']} is not a Container or "
+                    f"Sandbox class exported by {self.config.main.name}; outbound emulates Durable Objects only as "
+                    f"sandboxes, so calls on env.{binding['name']} will throw"
+                )
+
+    def serve_sandboxes(self, shell: Shell | None) -> None:
+        """Serve the Worker's sandbox stubs (``env.<durable_objects binding>``): the egress methods always, and
+        exec, readFile, writeFile and gitCheckout through ``shell`` (a running server's; None: they throw)."""
+        assert self._binding_host is not None
+        for binding in durable_object_bindings(self.config):
+            self._binding_host.serve(binding["name"], SandboxNamespace(binding["className"], self.registry, shell))
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)

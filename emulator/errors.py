@@ -7,7 +7,9 @@
     │   ├── ToolchainError             esbuild or the runtime's npm packages are missing (runtime/bundle.py)
     │   ├── ModuleLoadError            the bundle threw while its top level ran (runtime/pool.py)
     │   ├── OutboundHandlerNotFound    a runtime method named a handler the class does not have (policy.py)
-    │   └── SandboxError               unknown sandbox or class, or a class/sandbox mismatch (sandbox.py)
+    │   ├── SandboxError               unknown sandbox or class, or a class/sandbox mismatch (sandbox.py)
+    │   └── ShellError                 a sandbox stub's exec, readFile, writeFile or gitCheckout failed (shell.py)
+    │       └── OutsideWorkspace       readFile/writeFile named a path outside the sandbox's working folder
     └── SandboxConnectionError         the sandbox's connection was refused or closed (decide.py: not
                                        intercepted and enableInternet is false); also a ConnectionError
 

@@ -35,7 +35,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import asyncio
 
 NETNS_DIR = "/run/netns"
 DEFAULT_UID = 65534  # nobody
@@ -98,7 +101,8 @@ def launch_command(launch: Launch) -> list[str]:
 async def run_captured(launch: Launch, *, timeout: float | None = None) -> tuple[int, bytes, bytes]:
     """Run ``launch`` to completion: (exit code, stdout, stderr). A signal's death is 128 + its number.
 
-    On timeout the command's whole process group is killed and TimeoutError raised.
+    On timeout the command's whole process group is killed and TimeoutError raised; so it is when the caller is
+    cancelled (the emulator stopping while a Worker's exec runs), before the cancellation goes on.
     """
     import asyncio  # here, not at the top: the launcher process never needs it and it costs half its start-up
 
@@ -115,17 +119,24 @@ async def run_captured(launch: Launch, *, timeout: float | None = None) -> tuple
         try:
             out, err = await asyncio.wait_for(process.communicate(), timeout)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+            await _kill_group(process)
             raise TimeoutError(
                 f"{launch.argv!r} in {launch.netns} ran longer than {timeout} s and was killed"
             ) from None
+        except asyncio.CancelledError:
+            await asyncio.shield(_kill_group(process))
+            raise
     finally:
         Path(argv[-1]).unlink(missing_ok=True)  # already gone unless the launcher failed before reading it
     code = process.returncode
     assert code is not None
     return (128 - code if code < 0 else code), out, err
+
+
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
 
 
 def _validate(launch: Launch) -> None:

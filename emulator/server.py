@@ -7,7 +7,9 @@ Composes, under one lifespan:
   per-sandbox credentials;
 - mitmproxy (as a library) with the addons in ``addons/``, a per-sandbox CA for HTTPS (ca.py), and a loopback
   server for handler bodies that stream (addons/streaming.py);
-- the control API (control.py) that the CLI and Python clients use, announced in ``<state>/dev.json``.
+- the control API (control.py) that the CLI and Python clients use, announced in ``<state>/dev.json``;
+- the Worker's own entry on ``dev.ip:dev.port`` when asked (entry.py), and the shell its sandbox stubs use
+  for exec, readFile, writeFile and gitCheckout (shell.py).
 
 It decides nothing itself.
 """
@@ -42,9 +44,11 @@ from emulator.ca import CA_PATH, SandboxCA, trust_bundle, trust_environment
 from emulator.client import DEV_FILE
 from emulator.dns import DnsServer, FakeIPs, Resolver
 from emulator.emulator import Emulator
+from emulator.entry import WorkerAddress, WorkerEntry
 from emulator.errors import SandboxError, UserError
 from emulator.netns import DEFAULT_STATE_DIR, NetworkManager, SandboxNetwork, default_owner
 from emulator.policy import Policy
+from emulator.shell import SandboxShell
 from emulator.upstream import parse_connect_to
 
 log = logging.getLogger("outbound")
@@ -82,7 +86,9 @@ class Server:
         capture: Capture = "auto",
         explicit_port: int = 0,
         first_uid: int = 2_100_000,
+        worker_address: WorkerAddress | None = None,
     ) -> None:
+        """``worker_address``: serve the Worker's default fetch there too, as ``wrangler dev`` does."""
         self.emulator = emulator
         self._capture_wanted = capture
         self._explicit_port = explicit_port
@@ -108,6 +114,10 @@ class Server:
         self._tls: Tls | None = None
         self._lock = asyncio.Lock()
         self._local: set[str] = set()
+        self._worker_address = worker_address
+        self._entry: WorkerEntry | None = None
+        self.worker_url = ""
+        self.worker_has_fetch = False
 
     # -- lifespan ----------------------------------------------------------------------------------------
     async def __aenter__(self) -> Server:
@@ -144,6 +154,11 @@ class Server:
         await self._start_proxy()
         self._control = ControlAPI(self)
         self.control_url, self.control_token = await self._control.start()
+        self.emulator.serve_sandboxes(SandboxShell(self))
+        if self._worker_address is not None:
+            self._entry = WorkerEntry(self.emulator, self._worker_address)
+            self.worker_url = await self._entry.start()
+            self.worker_has_fetch = self._entry.has_fetch
         self._announce()
         log.info(
             "proxy ready: %s capture, control API %s",
@@ -219,6 +234,7 @@ class Server:
             "token": self.control_token,
             "capture": self.capture,
             "explicitProxy": f"http://127.0.0.1:{self.explicit_port}",
+            "worker": self.worker_url or None,
         }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
@@ -227,6 +243,11 @@ class Server:
     async def close(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / DEV_FILE).unlink()
+        if self._entry is not None:
+            await self._entry.close()
+            self._entry = None
+        if self.emulator.bindings is not None:  # still open: stubs fall back to the egress methods alone
+            self.emulator.serve_sandboxes(None)
         if self._control is not None:
             await self._control.close()
             self._control = None

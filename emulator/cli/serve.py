@@ -1,6 +1,6 @@
 """``outbound dev``, ``outbound run`` and ``outbound sandbox``: a running emulator and the sandboxes it serves.
 
-outbound dev [PROJECT] [--capture auto|namespace|explicit]     serve until Ctrl-C
+outbound dev [PROJECT] [--capture auto|namespace|explicit] [--ip IP] [--port PORT]     serve until Ctrl-C
 outbound run --sandbox ID [--class NAME] [PROJECT] -- COMMAND [ARGS...]
 outbound sandbox list | create ID [--class NAME] | delete ID | ca ID
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 
 from emulator.cli.common import Commands, Leaves, add_project_options, connect_to, split_target
 from emulator.client import RemoteEmulator
+from emulator.config import DEFAULT_DEV_PORT
 from emulator.emulator import Emulator
+from emulator.entry import WorkerAddress
 from emulator.errors import UserError
 from emulator.runtime.pool import Limits
-
-# What a sandboxed command inherits from the shell that started it; nothing else (secrets included) passes.
-_INHERITED = ("PATH", "LANG", "LC_ALL", "TERM", "TZ")
+from emulator.shell import INHERITED_VARIABLES
 
 
 async def run_dev(args: argparse.Namespace) -> int:
@@ -40,8 +40,20 @@ async def run_dev(args: argparse.Namespace) -> int:
         connect_to=connect_to(args.connect_to),
         upstream_ca=args.cacert,
     )
-    async with emulator, Server(emulator, capture=args.capture) as server:
+    config = emulator.config
+    if args.port is None:  # wrangler's default port gives way to a free one when taken; a chosen one does not
+        worker = WorkerAddress(args.ip or config.dev_ip, config.dev_port, fallback=config.dev_port == DEFAULT_DEV_PORT)
+    else:
+        worker = WorkerAddress(args.ip or config.dev_ip, args.port)
+    async with emulator, Server(emulator, capture=args.capture, worker_address=worker) as server:
         print(f"outbound: serving {emulator.config.main} ({server.capture} capture)", file=sys.stderr)
+        if server.worker_has_fetch:
+            print(f"outbound: Worker ready on {server.worker_url}", file=sys.stderr)
+        else:
+            print(
+                f"outbound: {config.main.name} has no default export with fetch(); {server.worker_url} answers 500",
+                file=sys.stderr,
+            )
         print(
             f"outbound: explicit proxy http://127.0.0.1:{server.explicit_port}, control {server.control_url}",
             file=sys.stderr,
@@ -75,7 +87,7 @@ async def run_command(args: argparse.Namespace) -> int:
     async with _remote(args, target) as emulator:
         await emulator.create_sandbox(args.sandbox, args.cls)
         info = await emulator.sandbox(args.sandbox).launch_info(args.cls)
-    environment = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    environment = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
     environment["HOME"] = info["cwd"]
     environment.update(info["env"])
     if info["capture"] == "namespace":
@@ -130,6 +142,12 @@ def register(commands: Commands) -> Leaves:
         help="namespace: capture all traffic (needs root); explicit: HTTP_PROXY only; auto: the first that works here",
     )
     dev.add_argument("--workers", type=int, default=2, help="JS worker processes (default 2)")
+    dev.add_argument(
+        "--ip", metavar="IP", help="where the Worker's fetch listens (default: dev.ip of the config, else 127.0.0.1)"
+    )
+    dev.add_argument(
+        "--port", type=int, metavar="PORT", help="the Worker's port (default: dev.port of the config, else 8787)"
+    )
     dev.add_argument("positionals", nargs="*", metavar="[PROJECT]")
     dev.set_defaults(run=run_dev)
     leaves[("dev",)] = dev

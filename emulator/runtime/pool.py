@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -56,16 +57,26 @@ class Limits:
 
 @dataclass(frozen=True)
 class HandlerCall:
-    """Which handler to run and the ``ctx`` it gets (contract §1.2)."""
+    """Which handler to run and the ``ctx`` it gets (contract §1.2).
+
+    ``WORKER_FETCH`` is the Worker's own entry instead: the module's default ``fetch(request, env, ctx)`` with a
+    Workers ExecutionContext, as ``wrangler dev`` serves it.
+    """
 
     class_name: str
-    kind: str  # "byHost" (a static outboundByHost entry) or "handler" (an outboundHandlers entry)
+    # "byHost" (a static outboundByHost entry), "handler" (an outboundHandlers entry) or "fetch" (the Worker's
+    # default export; class_name, key and container_id are then unused)
+    kind: str
     key: str  # the host pattern or the handler name
     container_id: str
     runtime: bool = False  # chosen by a runtime override: ctx always gets a `params` key (contract §1.7)
     params_given: bool = False  # False leaves ctx.params undefined
     params: Any = None
     label: str = ""  # how logs name this handler, e.g. 'outboundByHost["github.com"]'
+
+
+WORKER_FETCH = HandlerCall(class_name="", kind="fetch", key="fetch", container_id="", label="fetch")
+_KIND_CODES = {"byHost": "b", "handler": "h", "fetch": "w"}  # js/bridge.js lookupHandler
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,7 @@ class _Exchange:
     worker: _Worker
     tag: Any
     started: float = field(default_factory=time.monotonic)
+    response_timeout_s: float = math.inf  # how long the handler has to produce its Response
     head: asyncio.Future[HandlerResponse] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     chunks: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
     failure: Exception | None = None
@@ -553,11 +565,11 @@ class EnginePool:
                     worker.last_collect = now
                     worker.send(Kind.COLLECT, 0)
                 for exchange in list(worker.exchanges.values()):
-                    if not exchange.head.done() and now - exchange.started > limits.response_timeout_s:
+                    if not exchange.head.done() and now - exchange.started > exchange.response_timeout_s:
                         exchange.worker.send(Kind.CANCEL, exchange.ident)
                         exchange.fail(
                             HandlerTimeout(
-                                f"the handler did not return a Response within {limits.response_timeout_s:g} s"
+                                f"the handler did not return a Response within {exchange.response_timeout_s:g} s"
                             )
                         )
                         self._retire(worker, "a handler timed out and may still be running")
@@ -577,17 +589,28 @@ class EnginePool:
         self._next_ident = self._next_ident % 0xFFFFFFFE + 1
         return self._next_ident
 
-    async def run(self, call: HandlerCall, request: HandlerRequest, *, tag: Any = None) -> HandlerResponse:
-        """Run one handler; returns once its Response headers arrive (the body may still be streaming)."""
+    async def run(
+        self,
+        call: HandlerCall,
+        request: HandlerRequest,
+        *,
+        tag: Any = None,
+        response_timeout_s: float | None = None,
+    ) -> HandlerResponse:
+        """Run one handler; returns once its Response headers arrive (the body may still be streaming).
+
+        ``response_timeout_s`` replaces ``Limits.response_timeout_s`` for this call (``math.inf``: no limit).
+        """
         worker = await self._ready_worker()
         ident = self._ident()
-        exchange = _Exchange(ident=ident, worker=worker, tag=tag)
+        timeout_s = self.limits.response_timeout_s if response_timeout_s is None else response_timeout_s
+        exchange = _Exchange(ident=ident, worker=worker, tag=tag, response_timeout_s=timeout_s)
         worker.exchanges[ident] = exchange
         self._remember(ident, tag)
         worker.requests += 1
         meta: dict[str, Any] = {
             "c": call.class_name,
-            "k": "b" if call.kind == "byHost" else "h",
+            "k": _KIND_CODES[call.kind],
             "n": call.key,
             "ctx": {"containerId": call.container_id, "className": call.class_name},
             "p": (2 if call.params_given else 1) if call.runtime else 0,

@@ -99,6 +99,16 @@ async def test_a_hanging_handler_times_out_and_its_worker_is_retired(pool: Engin
     assert await answer(pool) == 200
 
 
+async def test_a_call_can_set_its_own_response_time_limit(pool: EnginePool) -> None:
+    # The Worker's own fetch runs with no limit (math.inf: it may await a long sandbox.exec); a shorter one here.
+    started = time.monotonic()
+    with pytest.raises(HandlerTimeout, match="within 0.3 s"):
+        await pool.run(faulty("hangs"), REQUEST, response_timeout_s=0.3)
+    assert time.monotonic() - started < 1.4
+    await wait_for_workers(pool, 2)
+    assert await answer(pool) == 200
+
+
 async def test_unbounded_allocation_is_killed_at_the_memory_limit(pool: EnginePool) -> None:
     with pytest.raises(WorkerLost) as raised:
         await pool.run(faulty("hogs"), REQUEST)

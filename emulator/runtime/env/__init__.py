@@ -2,9 +2,11 @@
 
 Vars and secrets travel to each JS worker once, at start, as JSON (secrets win over vars of the same name, as
 in ``wrangler dev``). Bindings travel as specs (name and kind); the JS runtime builds ``KVNamespace``,
-``R2Bucket`` and ``SecretsStoreSecret`` objects whose methods call back here over the bridge (``RPC`` frames).
-``BindingHost`` owns the open stores and answers those calls: one adapter module per binding kind turns the
-JSON arguments into calls on the ``bindings`` package and the results back into JSON and bytes.
+``R2Bucket``, ``SecretsStoreSecret`` and ``DurableObjectNamespace`` objects whose methods call back here over
+the bridge (``RPC`` frames). ``BindingHost`` owns the open stores and answers those calls: one adapter module
+per binding kind turns the JSON arguments into calls on the ``bindings`` package (or, for a Durable Object
+namespace of sandboxes, on the emulator's sandboxes: ``durable_objects.py``) and the results back into JSON
+and bytes.
 
 This package is the only place the runtime imports ``bindings``.
 """
@@ -45,6 +47,19 @@ def js_bindings(specs: list[BindingSpec]) -> list[dict[str, str]]:
     return [{"name": spec.binding, "type": KINDS[type(spec)]} for spec in specs]
 
 
+def durable_object_bindings(config: WorkerConfig) -> list[dict[str, str]]:
+    """The ``durable_objects`` bindings to this Worker's own classes, as JS binding specs (kind "do").
+
+    ``className`` is the export name: a sandbox's id derives from it (``emulator.sandbox.container_id``). A
+    binding to another Worker's class (``script_name``) is left out, as there is no such Worker here.
+    """
+    return [
+        {"name": binding.name, "type": "do", "className": binding.class_name}
+        for binding in config.durable_objects
+        if binding.script_name in (None, config.name)
+    ]
+
+
 # One binding kind's calls: (binding object, operation, JSON arguments, body bytes, open streams) ->
 # (JSON result, bytes). Raises BindingError with Cloudflare's text.
 Adapter = Callable[[Any, str, dict[str, Any], bytes, StreamTable], Awaitable[tuple[Any, bytes]]]
@@ -53,8 +68,8 @@ Adapter = Callable[[Any, str, dict[str, Any], bytes, StreamTable], Awaitable[tup
 class BindingHost:
     """Answers the JS runtime's binding calls (the pool's ``on_rpc``).
 
-    ``extra`` serves bindings that are not Cloudflare's, by name, for an embedder: tests use one to move the
-    stores' clock from JS (``js_bindings`` gives them the type "rpc").
+    ``extra`` serves bindings that are not Cloudflare's stores, by name: tests use one to move the stores'
+    clock from JS (the type "rpc"), and the emulator serves its Durable Object namespaces so (``serve``).
     """
 
     def __init__(self, bindings: Bindings, extra: Mapping[str, Adapter] | None = None) -> None:
@@ -64,6 +79,10 @@ class BindingHost:
         self.streams = StreamTable()
         self._adapters: dict[type, Adapter] = {KVSpec: kv.serve, R2Spec: r2.serve, SecretsStoreSpec: secrets.serve}
         self._extra = dict(extra or {})
+
+    def serve(self, name: str, adapter: Adapter) -> None:
+        """Answer ``env.<name>``'s calls with ``adapter`` from now on (replacing any adapter it had)."""
+        self._extra[name] = adapter
 
     async def handle(self, payload: bytes) -> bytes:
         """One call: ``{b: binding, o: operation, a: arguments}`` + bytes in; ``{ok}`` or ``{error}`` out."""

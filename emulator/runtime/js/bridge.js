@@ -11,6 +11,7 @@ import { isContainerClass, registryFor, adoptStaticFields } from "./cloudflare/c
 import { requireModule } from "./cloudflare/modules.js";
 import { setWorkerEnv } from "./cloudflare/workers.js";
 import { makeBinding } from "./bindings/index.js";
+import { reportUncaught } from "./console.js";
 
 // Frame kinds, shared with bridge.py (class Kind).
 const HEAD = 4;
@@ -63,7 +64,7 @@ function evaluateModule(options) {
       classes[name] = { className: value.name, staticFields: adoptStaticFields(value) };
     }
   }
-  return { exports, classes };
+  return { exports, classes, workerFetch: hasWorkerFetch() };
 }
 
 // The DO-instance view of one sandbox: construct the class as production would for that id and read the
@@ -130,7 +131,11 @@ export async function call(id, payload) {
   host.emit(RESULT, id, bytes);
 }
 
+// wrangler's middleware facade (templates/middleware/common.ts), verbatim.
+const NO_FETCH = "Handler does not export a fetch() function.";
+
 function lookupHandler(meta) {
+  if (meta.k === "w") return workerFetch();
   const registry = registryFor(meta.c);
   if (meta.k === "b") {
     const handler = registry.byHost?.[meta.n];
@@ -142,7 +147,43 @@ function lookupHandler(meta) {
   return (request, ctx) => handlers[meta.n](request, env, ctx);
 }
 
+// The Worker's own entry: the module's default export, an object with fetch(request, env, ctx) or a
+// WorkerEntrypoint class whose instance has fetch(request) (issue 4 part 6: `outbound dev` serves it).
+function workerFetch() {
+  const entry = userModule.default;
+  if (typeof entry === "function" && typeof entry.prototype?.fetch === "function") {
+    return (request, ctx) => new entry(ctx, env).fetch(request);
+  }
+  if (entry !== null && typeof entry === "object" && typeof entry.fetch === "function") {
+    return (request, ctx) => entry.fetch(request, env, ctx);
+  }
+  throw new Error(NO_FETCH);
+}
+
+// Workers' ExecutionContext. waitUntil's work runs on after the Response (this process lives on); its failure
+// is logged as uncaught, as wrangler does. passThroughOnException has no origin to pass to locally: an
+// exception still answers 500.
+class ExecutionContext {
+  props = {};
+
+  waitUntil(promise) {
+    Promise.resolve(promise).catch(reportUncaught);
+  }
+
+  passThroughOnException() {}
+}
+
+function hasWorkerFetch() {
+  try {
+    workerFetch();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function handlerContext(meta) {
+  if (meta.k === "w") return new ExecutionContext();
   const ctx = { containerId: meta.ctx.containerId, className: meta.ctx.className };
   // A handler chosen at runtime always gets a `params` key, undefined when none was given (contract §1.7).
   if (meta.p === 1) ctx.params = undefined;

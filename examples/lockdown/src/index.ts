@@ -1,6 +1,6 @@
 // Open the network for setup, then lock it down: the blog's allowHosts → noHttp flow. The platform's Worker
-// switches the policy per sandbox at runtime with setOutboundHandler.
-import { Sandbox } from "@cloudflare/sandbox";
+// (the default export below) switches the policy per sandbox at runtime with setOutboundHandler.
+import { getSandbox, Sandbox } from "@cloudflare/sandbox";
 import type { OutboundHandlerContext } from "@cloudflare/containers";
 
 interface AllowHostsParams {
@@ -25,3 +25,22 @@ AgentSandbox.outboundHandlers = {
 };
 
 export { ContainerProxy } from "@cloudflare/sandbox";
+
+interface Env {
+  Sandbox: DurableObjectNamespace<AgentSandbox>;
+}
+
+// What a sandbox's program sees from github.com: the HTTP status curl got (000: no connection).
+const CHECK_GITHUB = "curl -s -o /dev/null -w '%{http_code}' https://github.com/";
+
+// `outbound dev examples/lockdown`, then `curl http://127.0.0.1:8787/`.
+export default {
+  async fetch(_request: Request, env: Env): Promise<Response> {
+    const sandbox = getSandbox(env.Sandbox, "user-1");
+    await sandbox.setOutboundHandler("allowHosts", { allowedHostnames: ["github.com", "registry.example"] });
+    const setup = await sandbox.exec(CHECK_GITHUB); // stands for `npm install`, `git clone`, …
+    await sandbox.setOutboundHandler("noHttp");
+    const locked = await sandbox.exec(CHECK_GITHUB);
+    return new Response(`ready: github.com answered ${setup.stdout} during setup, ${locked.stdout} after lockdown\n`);
+  },
+};

@@ -112,19 +112,32 @@ export function adoptStaticFields(cls) {
   return adopted;
 }
 
-function stubOnly(name) {
-  return () => {
-    throw new Error(`${name}() needs a running emulator with sandboxes (outbound dev); it is not available while only handlers run.`);
-  };
+// @cloudflare/containers utils.js: the name getContainer uses when given none.
+export const SINGLETON_CONTAINER_ID = "cf-singleton-container";
+
+// A stub for the container named `name` of the namespace `binding` (env.<binding> of a durable_objects entry).
+export function getContainer(binding, name = SINGLETON_CONTAINER_ID) {
+  return binding.get(binding.idFromName(name));
+}
+
+// One of `instances` containers named instance-0 … instance-<n-1>, picked at random (utils.js getRandom).
+export async function getRandom(binding, instances = 3) {
+  return getContainer(binding, `instance-${Math.floor(Math.random() * instances)}`);
+}
+
+// The deprecated name of getRandom, with the package's warning.
+async function loadBalance(binding, instances = 3) {
+  console.warn("loadBalance is deprecated, please use getRandom instead. This will be removed in a future version.");
+  return getRandom(binding, instances);
 }
 
 export const containersModule = {
   Container,
   ContainerProxy,
   outboundParams,
-  getContainer: stubOnly("getContainer"),
-  getRandom: stubOnly("getRandom"),
-  loadBalance: stubOnly("loadBalance"),
+  getContainer,
+  getRandom,
+  loadBalance,
   switchPort: (request, port) => {
     const copy = new Request(request);
     copy.headers.set("cf-container-target-port", String(port));
