@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mitmproxy import options
-from mitmproxy.addons import default_addons
+from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.addons.tlsconfig import TlsConfig
 from mitmproxy.master import Master
 
@@ -196,7 +196,7 @@ class Server:
         )
         self._tls = Tls(connections, self._ca_for)
         outbound = Outbound(connections, emulator.current_egress, dial, self._streamed)
-        master.addons.add(identify, Ports(connections), self._tls, *default_addons(), outbound, dial)
+        master.addons.add(identify, Ports(connections), self._tls, *mitmproxy_addons(), outbound, dial)
         tlsconfig = master.addons.get("tlsconfig")
         assert isinstance(tlsconfig, TlsConfig)
         tlsconfig.get_cert = self._tls.get_cert  # type: ignore[method-assign]
@@ -206,7 +206,6 @@ class Server:
             connection_strategy="lazy",
             stream_large_bodies="1m",
             ssl_verify_upstream_trusted_ca=str(upstream_bundle),
-            block_global=False,
         )
         self._master = master
         self._master_task = asyncio.create_task(master.run(), name="outbound-proxy")
@@ -370,6 +369,16 @@ class Server:
         if host is None:
             raise SandboxError(f"sandbox {sandbox_id!r} is not running here; create it first")
         return host
+
+
+def mitmproxy_addons() -> list[object]:
+    """The part of mitmproxy's default addons the emulator needs.
+
+    Every hook visits every addon, so each unused one costs on every request; and some would answer a
+    sandbox themselves (onboarding serves mitm.it, playback and map-local replace responses) where only
+    the decision procedure may.
+    """
+    return [core.Core(), disable_h2c.DisableH2C(), proxyserver.Proxyserver(), next_layer.NextLayer(), TlsConfig()]
 
 
 async def _local_addresses() -> set[str]:

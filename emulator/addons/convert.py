@@ -7,11 +7,14 @@ becomes ``scheme://`` + its Host header (else the destination ``ip:port``) + pat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import ada_url
 from mitmproxy import http
 
 from emulator.decide import Destination
 from emulator.exchange import SandboxRequest
-from emulator.hosts import DEFAULT_PORTS, hostname_of, ip_literal
+from emulator.hosts import DEFAULT_PORTS, ip_literal, normalize_hostname
 
 
 def destination(flow: http.HTTPFlow) -> Destination:
@@ -44,13 +47,30 @@ def _authority(ip: str, port: int, scheme: str) -> str:
     return host if DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
 
 
-def sandbox_request(flow: http.HTTPFlow) -> SandboxRequest:
-    target = destination(flow)
-    url = handler_url(flow, target.scheme)
+@dataclass(frozen=True)
+class Target:
+    """What the decision needs, read once from the request's headers."""
+
+    destination: Destination
+    url: str  # as the handler sees it
+    hostname: str | None  # normalised, as ContainerProxy compares it; None when the URL is not valid
+    port: int  # the URL's port
+
+
+def target_of(flow: http.HTTPFlow) -> Target:
+    where = destination(flow)
+    url = handler_url(flow, where.scheme)
     try:
-        hostname: str | None = hostname_of(url)
+        parsed = ada_url.URL(url)
     except ValueError:
-        hostname = None
+        return Target(where, url, None, where.port)
+    port = int(parsed.port) if parsed.port else DEFAULT_PORTS[where.scheme]
+    return Target(where, url, normalize_hostname(parsed.hostname), port)
+
+
+def sandbox_request(flow: http.HTTPFlow, target: Target | None = None) -> SandboxRequest:
+    target = target or target_of(flow)
+    url, hostname = target.url, target.hostname
     headers = tuple(
         (name.decode("latin-1"), value.decode("utf-8", "replace")) for name, value in flow.request.headers.fields
     )
@@ -60,7 +80,7 @@ def sandbox_request(flow: http.HTTPFlow) -> SandboxRequest:
         url=url,
         headers=headers,
         body=body,
-        destination=target,
+        destination=target.destination,
         dial_url=flow.request.url,
         hostname=hostname,
     )

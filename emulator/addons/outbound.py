@@ -1,7 +1,7 @@
 """The decision procedure applied to intercepted HTTP: 520, passthrough, or a handler's answer.
 
-The decision is made when the request's headers arrive (it depends on the host, never on the body), so a
-passed-through upload streams instead of being held, and a request for a handler is buffered for it. Every
+The decision is made when the request's headers arrive (it depends on the host, never on the body); a
+request for a handler is buffered for it, and passed-through bodies stream once they pass 1 MiB. Every
 request is decided against the sandbox's policy as it is now: a runtime change applies to an open keep-alive
 connection from its next request (contract §2.2).
 """
@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import ada_url
 from mitmproxy import http
 
-from emulator.addons.convert import make_response, sandbox_request
+from emulator.addons.convert import Target, make_response, sandbox_request, target_of
 from emulator.addons.dial import Dial
 from emulator.addons.state import Connections
 from emulator.addons.streaming import StreamedAnswers
@@ -31,6 +30,7 @@ BAD_HOST = "outbound: the request's Host header does not make a valid URL; the r
 class Pending:
     sandbox: LiveSandbox
     decision: Decision
+    target: Target
     streamed: bool = False
 
 
@@ -49,16 +49,15 @@ class Outbound:
         live = await self._connections.sandbox(flow.client_conn)
         if live is None:
             return  # Identify has answered already
-        request = sandbox_request(flow)
-        if request.hostname is None:
+        target = target_of(flow)
+        if target.hostname is None:
             flow.response = make_response(400, "", [("content-type", "text/plain;charset=UTF-8")], BAD_HOST.encode())
             return
-        decision = decide_request(live.policy, request.destination, request.hostname)
-        flow.metadata[METADATA_KEY] = Pending(live, decision)
+        decision = decide_request(live.policy, target.destination, target.hostname)
+        flow.metadata[METADATA_KEY] = Pending(live, decision, target)
         if isinstance(decision, Refuse):
             flow.kill()
-        elif isinstance(decision, Passthrough):
-            flow.request.stream = True
+        # Passthrough bodies stream past 1 MiB (the stream_large_bodies option); small ones are cheaper whole.
 
     async def request(self, flow: http.HTTPFlow) -> None:
         pending = flow.metadata.get(METADATA_KEY)
@@ -70,25 +69,24 @@ class Outbound:
             assert isinstance(answer.body, bytes)
             flow.response = make_response(answer.status, answer.reason, answer.headers, answer.body)
         elif isinstance(decision, Passthrough):
-            self._pass_through(flow, decision)
+            self._pass_through(flow, decision, pending.target)
         elif isinstance(decision, RunHandler):
             await self._run(flow, pending, decision)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         pending = flow.metadata.get(METADATA_KEY)
-        if isinstance(pending, Pending) and (pending.streamed or isinstance(pending.decision, Passthrough)):
+        if isinstance(pending, Pending) and pending.streamed:
             assert flow.response is not None
-            flow.response.stream = True
+            flow.response.stream = True  # a handler body from the loopback server: as it comes
 
-    def _pass_through(self, flow: http.HTTPFlow, decision: Passthrough) -> None:
+    def _pass_through(self, flow: http.HTTPFlow, decision: Passthrough, where: Target) -> None:
         if decision.step is Step.NOT_INTERCEPTED:
             return  # the bytes go where the sandbox sent them (Dial reroutes synthetic DNS addresses)
         # ContainerProxy's fetch(request): to the host the request URL names, rerouted as connect_to says.
-        url = ada_url.URL(sandbox_request(flow).url)
-        scheme = url.protocol.rstrip(":")
-        port = int(url.port) if url.port else (443 if scheme == "https" else 80)
+        assert where.hostname is not None
+        scheme, port = where.destination.scheme, where.port
         host_header = flow.request.host_header
-        name = url.hostname.strip("[]")
+        name = where.hostname.strip("[]")
         target = self._dial.target(name, port)
         if target == (name, port) and self._dial.forbidden(name):
             flow.response = make_response(
@@ -101,12 +99,12 @@ class Outbound:
         flow.request.scheme = scheme
         flow.request.host, flow.request.port = target
         flow.request.host_header = host_header
-        self._dial.expect(flow.client_conn, target, url.hostname if scheme == "https" else None)
+        self._dial.expect(flow.client_conn, target, name if scheme == "https" else None)
 
     async def _run(self, flow: http.HTTPFlow, pending: Pending, decision: RunHandler) -> None:
         live = pending.sandbox
         origin = Origin(live.id, live.description.config.class_name, live.container_id)
-        answer = await self._egress_of().run_handler(origin, sandbox_request(flow), decision)
+        answer = await self._egress_of().run_handler(origin, sandbox_request(flow, pending.target), decision)
         body = answer.body
         if isinstance(body, bytes):
             flow.response = make_response(answer.status, answer.reason, answer.headers, body)

@@ -37,6 +37,9 @@ async def test_requests_through_the_proxy_reach_handlers(dev: DevServer) -> None
     assert json.loads(https.stdout)["url"] == "https://github.com/b", https
     denied = await dev.run("ex-1", *CURL, "-o", "/dev/null", "-w", "%{http_code}", "http://denied.test/")
     assert denied.stdout == "520"
+    # mitmproxy's own apps (its onboarding site answers mitm.it) must not answer before the policy does
+    onboarding = await dev.run("ex-1", *CURL, "http://mitm.it/cert/pem")
+    assert json.loads(onboarding.stdout)["url"] == "http://mitm.it/cert/pem", onboarding
 
 
 async def test_credentials_are_injected_through_the_proxy(dev: DevServer, internet: LocalInternet) -> None:
