@@ -297,3 +297,35 @@ async def test_a_sandbox_does_not_trust_another_sandboxs_ca(dev: DevServer) -> N
         "ca-b", *CURL, "--cacert", "/etc/cloudflare/certs/cloudflare-containers-ca.crt", "https://github.com/ok"
     )
     assert json.loads(right.stdout)["url"] == "https://github.com/ok"
+
+
+def _rss(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) * 1024
+
+
+async def test_a_passed_through_download_streams(dev: DevServer) -> None:
+    size = 192 * 1024 * 1024
+    pid = int(str(dev.info["pid"]))
+    before = peak = _rss(pid)
+    download = asyncio.create_task(
+        dev.run(
+            "big-1",
+            "curl",
+            "-sS",
+            "-m",
+            "60",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            f"http://upstream.test/bytes/{size}",
+            cls="Agent",
+            timeout=90,
+        )
+    )
+    while not download.done():
+        peak = max(peak, _rss(pid))
+        await asyncio.sleep(0.01)
+    assert download.result().stdout == str(size), download.result()
+    assert peak - before < 48 * 1024 * 1024, f"the emulator grew by {(peak - before) >> 20} MiB for a 192 MiB body"
