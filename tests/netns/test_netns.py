@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ import pytest_asyncio
 
 from emulator.errors import UserError
 from emulator.netns import DEFAULT_STATE_DIR, NetworkManager, SandboxNetwork, default_owner
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.e2e,
@@ -489,9 +493,28 @@ def test_check_passes_here_and_explains_itself_to_an_unprivileged_user() -> None
     system_python = Path("/usr/bin/python3")  # the venv's interpreter may sit where nobody cannot read
     if not system_python.exists():
         pytest.skip("no /usr/bin/python3 to run as an unprivileged user")
-    probe = subprocess.run(
+    # A copy of the code nobody can read: the checkout may sit in a folder private to root (mktemp -d).
+    code = Path(tempfile.mkdtemp(prefix="outbound-netns-check-"))
+    code.chmod(0o755)
+    for package in ("emulator", "bindings"):
+        shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
+    try:
+        probe = _run_as_nobody(system_python, code)
+    finally:
+        shutil.rmtree(code)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines() == [
+        "creating network namespaces needs root (running as uid 65534)",
+        "NetworkUnavailable sandbox network capture is unavailable: creating network namespaces needs root (running as"
+        " uid 65534); run outbound as root on Linux with iproute2 and nftables, or use explicit-proxy mode (programs"
+        " that ignore proxy variables can bypass it)",
+    ]
+
+
+def _run_as_nobody(python: Path, code: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
-            str(system_python),
+            str(python),
             "-c",
             "import asyncio; from pathlib import Path; from emulator.netns import NetworkManager\n"
             "print(NetworkManager.check())\n"
@@ -506,15 +529,9 @@ def test_check_passes_here_and_explains_itself_to_an_unprivileged_user() -> None
         group=65534,
         extra_groups=[],
         cwd="/",
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).parents[2])},
-        check=True,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(code)},
+        check=False,
     )
-    assert probe.stdout.splitlines() == [
-        "creating network namespaces needs root (running as uid 65534)",
-        "NetworkUnavailable sandbox network capture is unavailable: creating network namespaces needs root (running as"
-        " uid 65534); run outbound as root on Linux with iproute2 and nftables, or use explicit-proxy mode (programs"
-        " that ignore proxy variables can bypass it)",
-    ]
 
 
 @pytest.mark.parametrize(
