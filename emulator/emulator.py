@@ -28,6 +28,7 @@ from typing import Any
 
 from bindings import Bindings, Clock, open_bindings
 from bindings import Limits as BindingLimits
+from emulator.audit import AUDIT_FILENAME, AuditLog, Redactor
 from emulator.classes import class_warnings, container_proxy_error, parse_description
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
@@ -90,6 +91,9 @@ class Emulator:
         self._registry: SandboxRegistry | None = None
         self._upstream: Upstream | None = None
         self._stacks: StackMapper | None = None
+        self.redactor = Redactor(config.secrets.values())
+        self.audit = AuditLog(None, self.redactor)  # to <state>/audit.jsonl once started with a state folder
+        self._log_filter = self.redactor.logging_filter()
 
     @classmethod
     def load(
@@ -151,6 +155,10 @@ class Emulator:
 
     async def start(self) -> None:
         config = self.config
+        if self.persist_to is not None:
+            self.audit = AuditLog(self.persist_to / AUDIT_FILENAME, self.redactor)
+        for logger in (log, console_log):  # handler failures and console output quote what handlers hold
+            logger.addFilter(self._log_filter)
         self._work_dir = Path(tempfile.mkdtemp(prefix="outbound-"))
         runtime = await build_runtime(self._work_dir)
         bundle = await build_handler(config.main, config.root, self._work_dir)
@@ -259,6 +267,9 @@ class Emulator:
         if self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
             self._work_dir = None
+        self.audit.close()
+        for logger in (log, console_log):
+            logger.removeFilter(self._log_filter)
 
     # -- sandboxes -------------------------------------------------------------------------------------
     @property
@@ -273,7 +284,7 @@ class Emulator:
 
     def sandbox(self, sandbox_id: str, cls: str | None = None) -> Sandbox:
         """The sandbox named ``sandbox_id``; created (of class ``cls``, the export name) on first use."""
-        return Sandbox(sandbox_id, self.registry, self.current_egress, cls)
+        return Sandbox(sandbox_id, self.registry, self.current_egress, cls, audit=self.audit)
 
     async def sandboxes(self) -> list[str]:
         return await self.registry.list()

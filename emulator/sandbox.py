@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.audit import AuditLog, AuditRecord, ConsoleLine
 from emulator.classes import ClassDescription, container_proxy_error, parse_description
 from emulator.decide import decide_request
 from emulator.egress import Egress, Origin
@@ -23,7 +25,7 @@ from emulator.errors import SandboxConnectionError, SandboxError, UserError
 from emulator.exchange import BadRequest, SandboxRequest, SandboxResponse
 from emulator.hosts import hostname_of
 from emulator.policy import RUNTIME_METHODS, Policy
-from emulator.runtime.pool import EnginePool, HandlerError, ResponseBody
+from emulator.runtime.pool import ConsoleEntry, EnginePool, HandlerError, ResponseBody
 from emulator.state import StateStore
 
 log = logging.getLogger("outbound")
@@ -175,12 +177,19 @@ class Sandbox:
     """
 
     def __init__(
-        self, sandbox_id: str, registry: SandboxRegistry, egress_of: Callable[[], Egress], cls: str | None = None
+        self,
+        sandbox_id: str,
+        registry: SandboxRegistry,
+        egress_of: Callable[[], Egress],
+        cls: str | None = None,
+        *,
+        audit: AuditLog | None = None,
     ) -> None:
         self.id = sandbox_id
         self._registry = registry
         self._egress_of = egress_of  # the current version's Egress, so a reload is picked up
         self._cls = cls
+        self._audit = audit
 
     def __repr__(self) -> str:
         return f"Sandbox({self.id!r})"
@@ -204,7 +213,7 @@ class Sandbox:
     ) -> SandboxResponse:
         request = SandboxRequest.from_client(url, method=method, headers=headers, body=body)
         live = await self._live()
-        return await send(live, request, self._egress_of())
+        return await send(live, request, self._egress_of(), self._audit)
 
     async def set_outbound_handler(self, method: str, params: Any = _MISSING) -> None:
         await self._apply("setOutboundHandler", method, params)
@@ -240,8 +249,11 @@ class Sandbox:
         await self._registry.apply(self.id, method, tuple(a for a in args if a is not _MISSING), self._cls)
 
 
-async def send(live: LiveSandbox, request: SandboxRequest, egress: Egress) -> SandboxResponse:
-    """Decide and answer one request of ``live``, reading the whole response body."""
+async def send(
+    live: LiveSandbox, request: SandboxRequest, egress: Egress, audit: AuditLog | None = None
+) -> SandboxResponse:
+    """Decide and answer one request of ``live``, reading the whole response body; one audit record."""
+    arrived, started = time.time(), time.perf_counter()
     hostname = request.hostname
     if hostname is None:
         try:
@@ -250,14 +262,42 @@ async def send(live: LiveSandbox, request: SandboxRequest, egress: Egress) -> Sa
             raise BadRequest(f"the Host header does not make a valid URL ({request.url!r})") from error
     decision = decide_request(live.policy, request.destination, hostname)
     origin = Origin(live.id, live.description.config.class_name, live.container_id)
-    answer = await egress.answer(origin, request, decision)
+    handler = getattr(decision, "label", None)
+    status: int | None = None
+    body = b""
+    console: list[ConsoleEntry] = []
+    failure: str | None = None
     try:
-        body = await _read(answer.body)
-    except HandlerError as error:
-        raise SandboxConnectionError(
-            f"the response from {getattr(decision, 'label', decision.step.value)} broke off mid-body: {error}"
-        ) from error
-    console = answer.tag.console if answer.tag is not None else []
+        answer = await egress.answer(origin, request, decision)
+        status = answer.status
+        console = answer.tag.console if answer.tag is not None else []
+        try:
+            body = await _read(answer.body)
+        except HandlerError as error:
+            raise SandboxConnectionError(
+                f"the response from {handler or decision.step.value} broke off mid-body: {error}"
+            ) from error
+    except SandboxConnectionError as error:
+        failure = str(error)
+        raise
+    finally:
+        if audit is not None:
+            audit.add(
+                AuditRecord(
+                    time=arrived,
+                    sandbox=live.id,
+                    method=request.method,
+                    url=request.url,
+                    step=decision.step.value,
+                    handler=handler,
+                    status=status if failure is None else None,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    request_bytes=len(request.body or b""),
+                    response_bytes=len(body),
+                    console=tuple(ConsoleLine(entry.level, entry.message) for entry in console),
+                    error=failure,
+                )
+            )
     return SandboxResponse(answer.status, answer.reason, answer.headers, body, decision, console)
 
 
