@@ -61,6 +61,7 @@ class Kind(enum.IntEnum):
     COLLECT = 15  # parent → worker: run SpiderMonkey's garbage collector now (memory is nearing the limit)
     RPC = 16  # worker → parent: a binding call (KV, R2, secrets) from JS; id is the worker's call id
     RPC_RESULT = 17  # parent → worker: the binding call's result
+    LOAD = 18  # parent → worker: JSON bundle, env and bindings, for a worker started without them (a spare)
 
 
 def encode_frame(kind: Kind, ident: int, payload: bytes = b"") -> bytes:

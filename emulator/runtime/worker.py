@@ -283,6 +283,14 @@ async def serve(fd: int) -> None:
     channel.collect = pm.collect
     loop.set_exception_handler(_uncaught_handler(channel))
 
+    if "bundle" not in options:
+        # A spare (runtime/standby.py): Python, pythonmonkey and the runtime are loaded ahead of need, so that a
+        # reload waits only for its bundle to evaluate. The rest of the options come when a pool adopts it.
+        kind, _, payload = await channel.frames.get()
+        if kind is not Kind.LOAD:
+            raise RuntimeError(f"expected LOAD from the emulator, got {kind.name}")
+        options.update(json.loads(payload))
+
     try:
         pm.eval(Path(options["bundle"]).read_text(), {"filename": BUNDLE_FILENAME})
     except pm.SpiderMonkeyError as error:

@@ -8,7 +8,9 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +26,9 @@ from emulator.runtime.pool import (
     ModuleLoadError,
     WorkerLost,
 )
+from emulator.runtime.standby import Standby
 from tests.support.engine import started_pool
+from tests.support.gate import Gate
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "fixtures" / "handlers" / "conformance"
@@ -139,3 +143,120 @@ async def test_module_that_throws_at_load_does_not_start(tmp_path: Path) -> None
         await pool.start()
     assert str(raised.value) == 'TypeError: can\'t access property "hosts", settings is undefined'
     assert "outbound:bundle.js" in raised.value.error["stack"]
+
+
+# -- retiring a pool a reload replaced ---------------------------------------------------------------------
+
+RELOAD = ROOT / "fixtures" / "handlers" / "reload" / "src" / "index.ts"
+
+
+def agent(name: str) -> HandlerCall:
+    return HandlerCall("Agent", "handler", name, "cd" * 32, runtime=True)
+
+
+@asynccontextmanager
+async def gated_pool(out: Path, gate: Gate, **options: Any) -> AsyncIterator[EnginePool]:
+    upstream = {"connect_to": {"gate.test": gate.address}, "ca_file": None}
+    async with started_pool(
+        RELOAD, out, size=1, env={"GREETING": "hi"}, worker_options={"upstream": upstream}, **options
+    ) as started:
+        yield started
+
+
+async def test_retire_lets_a_streaming_body_finish_then_stops_the_workers(tmp_path: Path) -> None:
+    async with Gate() as gate, gated_pool(tmp_path, gate) as pool:
+        response = await pool.run(agent("streamed"), REQUEST)
+        await asyncio.wait_for(gate.arrived.wait(), 10)
+        worker = pool.workers[0]
+        retiring = asyncio.create_task(pool.retire())
+        late = await pool.run(agent("answer"), REQUEST)  # decided before the reload: still served
+        assert await late.body.read() == b"v1 answer hi"
+        assert not retiring.done()
+        gate.opened.set()
+        assert await response.body.read() == b"first\nsecond\n"
+        assert await asyncio.wait_for(retiring, 10) == 0  # nothing was cut off
+        assert worker.process is not None and worker.process.returncode is not None
+
+
+async def test_retire_cuts_off_what_outlives_its_timeout_with_a_clear_error(tmp_path: Path) -> None:
+    async with Gate() as gate, gated_pool(tmp_path, gate, limits=Limits(retire_timeout_s=0.1)) as pool:
+        response = await pool.run(agent("streamed"), REQUEST)
+        await asyncio.wait_for(gate.arrived.wait(), 10)
+        assert await pool.retire() == 1
+        with pytest.raises(WorkerLost) as raised:
+            await response.body.read()
+        assert raised.value.reason == "replaced"
+        assert str(raised.value) == (
+            "was stopped: a reload replaced this version of the handlers 0.1 s ago and this request was still running"
+        )
+
+
+# -- spares (runtime/standby.py) ---------------------------------------------------------------------------
+
+
+async def ready_spares(standby: Standby, count: int) -> list[int]:
+    deadline = time.monotonic() + 10
+    while len(standby.ready) < count:
+        assert time.monotonic() < deadline, "the standby did not start its spares"
+        await asyncio.sleep(0.01)
+    return [spare.process.pid for spare in standby.ready]
+
+
+async def test_a_pool_adopts_spares_and_the_standby_starts_new_ones(tmp_path: Path) -> None:
+    runtime = await build_runtime(tmp_path)
+    bundle = await build_handler(RELOAD, RELOAD.parent, tmp_path)
+    standby = Standby({"runtime": str(runtime), "upstream": {}}, 2)
+    standby.fill()
+    try:
+        spares = await ready_spares(standby, 2)
+        pool = EnginePool(
+            runtime_path=runtime, bundle_path=bundle.path, env={"GREETING": "hi"}, size=2,
+            worker_options={"upstream": {}}, standby=standby,
+        )  # fmt: skip
+        async with pool:
+            assert sorted(w.process.pid for w in pool.workers if w.process) == sorted(spares)
+            response = await pool.run(agent("answer"), REQUEST)
+            assert await response.body.read() == b"v1 answer hi"
+            assert not set(await ready_spares(standby, 2)) & set(spares)  # two new ones, warming for the next
+    finally:
+        left = standby.ready
+        await standby.close()
+    assert len(left) == 2 and all(spare.process.returncode is not None for spare in left)  # close stops them
+
+
+async def test_a_spare_that_died_is_replaced_by_a_worker_of_the_pools_own(tmp_path: Path) -> None:
+    runtime = await build_runtime(tmp_path)
+    bundle = await build_handler(RELOAD, RELOAD.parent, tmp_path)
+    standby = Standby({"runtime": str(runtime), "upstream": {}}, 1)
+    standby.fill()
+    try:
+        [spare] = await ready_spares(standby, 1)
+        os.kill(spare, signal.SIGKILL)
+        pool = EnginePool(
+            runtime_path=runtime, bundle_path=bundle.path, env={"GREETING": "hi"}, size=1,
+            worker_options={"upstream": {}}, standby=standby,
+        )  # fmt: skip
+        async with pool:
+            assert [w.process.pid for w in pool.workers if w.process] != [spare]
+            response = await pool.run(agent("answer"), REQUEST)
+            assert await response.body.read() == b"v1 answer hi"
+    finally:
+        await standby.close()
+
+
+async def test_spares_started_with_other_options_are_not_adopted(tmp_path: Path) -> None:
+    runtime = await build_runtime(tmp_path)
+    bundle = await build_handler(RELOAD, RELOAD.parent, tmp_path)
+    standby = Standby({"runtime": str(runtime), "upstream": {"connect_to": {"a.test": "127.0.0.1:1"}}}, 1)
+    standby.fill()
+    try:
+        spares = await ready_spares(standby, 1)
+        pool = EnginePool(
+            runtime_path=runtime, bundle_path=bundle.path, env={"GREETING": "hi"}, size=1,
+            worker_options={"upstream": {}}, standby=standby,
+        )  # fmt: skip
+        async with pool:
+            assert [w.process.pid for w in pool.workers if w.process] != spares
+            assert [spare.process.pid for spare in standby.ready] == spares
+    finally:
+        await standby.close()
