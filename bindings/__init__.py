@@ -12,6 +12,7 @@ sandboxes; ``emulator/runtime/env`` is the one bridge.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ class Bindings:
 
     by_name: dict[str, Any] = field(default_factory=dict)
     specs: dict[str, BindingSpec] = field(default_factory=dict)
-    stores: list[Any] = field(default_factory=list)  # what owns files and connections: closed once each
+    # What owns files and connections, by (kind, namespace/bucket/store id): closed once each.
+    stores: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
         return self.by_name[name]
@@ -64,9 +66,12 @@ class Bindings:
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
 
-    async def close(self) -> None:
-        for store in self.stores:
-            await store.close()
+    async def close(self, keep: Iterable[Bindings] = ()) -> None:
+        """Close every store, except those that ``keep`` (bindings opened with ``reuse``) still use."""
+        kept = {id(store) for other in keep for store in other.stores.values()}
+        for store in self.stores.values():
+            if id(store) not in kept:
+                await store.close()
         self.stores.clear()
         self.by_name.clear()
 
@@ -77,10 +82,13 @@ async def open_bindings(
     *,
     clock: Clock | None = None,
     limits: Limits = Limits(),
+    reuse: Bindings | None = None,
 ) -> Bindings:
     """Open every binding in ``specs``; ``persist_dir=None`` keeps all state in memory and temp files.
 
-    Bindings that name the same namespace, bucket or secrets store share one store.
+    Bindings that name the same namespace, bucket or secrets store share one store. ``reuse`` lends its open
+    stores to the new bindings (a Worker reloaded with changed bindings keeps the stores both versions use,
+    which matters most in memory); close it with ``close(keep=[new])``.
     """
     from bindings.kv import KVNamespace  # noqa: PLC0415 - keeps `import bindings` light
     from bindings.r2 import R2Bucket  # noqa: PLC0415
@@ -88,34 +96,38 @@ async def open_bindings(
 
     clock = clock or SystemClock()
     opened = Bindings()
-    shared: dict[tuple[str, str], Any] = {}
+    lent = dict(reuse.stores) if reuse is not None else {}
+
+    def folder(kind: str, name: str) -> Path | None:
+        return persist_dir / kind / name if persist_dir else None
+
+    async def store(key: tuple[str, str], open_store: Callable[[], Awaitable[Any]]) -> Any:
+        if key not in opened.stores:
+            opened.stores[key] = lent[key] if key in lent else await open_store()
+        return opened.stores[key]
+
     try:
         for spec in specs:
             match spec:
                 case KVSpec(binding, namespace_id):
-                    key = ("kv", namespace_id)
-                    if key not in shared:
-                        folder = persist_dir / "kv" / namespace_id if persist_dir else None
-                        shared[key] = await KVNamespace.open(folder, clock=clock, limits=limits.kv)
-                    opened.by_name[binding] = shared[key]
+                    opened.by_name[binding] = await store(
+                        ("kv", namespace_id),
+                        lambda: KVNamespace.open(folder("kv", namespace_id), clock=clock, limits=limits.kv),
+                    )
                 case R2Spec(binding, bucket):
-                    key = ("r2", bucket)
-                    if key not in shared:
-                        folder = persist_dir / "r2" / bucket if persist_dir else None
-                        shared[key] = await R2Bucket.open(folder, clock=clock, limits=limits.r2)
-                    opened.by_name[binding] = shared[key]
+                    opened.by_name[binding] = await store(
+                        ("r2", bucket), lambda: R2Bucket.open(folder("r2", bucket), clock=clock, limits=limits.r2)
+                    )
                 case SecretsStoreSpec(binding, store_id, secret_name):
-                    key = ("secrets-store", store_id)
-                    if key not in shared:
-                        folder = persist_dir / "secrets-store" / store_id if persist_dir else None
-                        shared[key] = await KVNamespace.open(folder, clock=clock, limits=limits.kv)
-                    opened.by_name[binding] = SecretsStoreSecret(shared[key], secret_name)
+                    shared = await store(
+                        ("secrets-store", store_id),
+                        lambda: KVNamespace.open(folder("secrets-store", store_id), clock=clock, limits=limits.kv),
+                    )
+                    opened.by_name[binding] = SecretsStoreSecret(shared, secret_name)
             opened.specs[spec.binding] = spec
     except BaseException:
-        for store in shared.values():
-            await store.close()
+        await opened.close(keep=[reuse] if reuse is not None else [])
         raise
-    opened.stores = list(shared.values())
     return opened
 
 
