@@ -65,7 +65,7 @@ async def measure(send: Request, count: int, concurrency: int) -> tuple[float, f
 
 
 def rss_mib(emu: Emulator) -> float:
-    pool = emu._egress.pool  # type: ignore[union-attr]
+    pool = emu.current_egress().pool
     return sum(worker.rss_bytes() for worker in pool.workers) / 2**20
 
 

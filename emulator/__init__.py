@@ -27,6 +27,8 @@ _EXPORTS = {
     "Passthrough": "emulator.decide",
     "Policy": "emulator.policy",
     "Refuse": "emulator.decide",
+    "ReloadError": "emulator.reload",
+    "Reloaded": "emulator.reload",
     "RunHandler": "emulator.decide",
     "Sandbox": "emulator.sandbox",
     "SandboxConnectionError": "emulator.errors",
@@ -52,6 +54,8 @@ __all__ = [
     "Passthrough",
     "Policy",
     "Refuse",
+    "ReloadError",
+    "Reloaded",
     "RunHandler",
     "Sandbox",
     "SandboxConnectionError",
@@ -75,6 +79,7 @@ if TYPE_CHECKING:
     from emulator.errors import ConfigError, OutboundError, SandboxConnectionError, SandboxError, UserError
     from emulator.exchange import BadRequest, SandboxResponse
     from emulator.policy import OutboundHandlerNotFound, Policy
+    from emulator.reload import Reloaded, ReloadError
     from emulator.runtime.bundle import BuildError
     from emulator.runtime.pool import ConsoleEntry, Limits, ModuleLoadError
     from emulator.sandbox import ContainerProxyMissing, Sandbox

@@ -13,13 +13,20 @@ entry (``runtime/bundle.py``), starts the JS workers (``runtime/pool.py``), open
 ``sandbox.py`` → ``decide.py`` → ``egress.py``. The Worker's sandbox stubs (``env.<durable_objects binding>``)
 reach the same sandboxes (``runtime/env/durable_objects.py``): their egress methods need only the registry,
 their exec and files the shell a running server provides (``serve_sandboxes``).
+
+What one build of the project runs on is a ``Version`` (``version.py``). ``reload`` starts the next one beside
+it and switches to it once it works (``reload.py`` says what a failed one reports); ``watch.py`` calls it when
+a file the build read changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import tempfile
+import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -32,15 +39,19 @@ from emulator.audit import AUDIT_FILENAME, AuditLog, Redactor
 from emulator.classes import class_warnings, container_proxy_error, parse_description
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
+from emulator.errors import UserError
+from emulator.reload import Reloaded, ReloadError, build_failed, restart_notes, threw
 from emulator.runtime.bridge import BUNDLE_FILENAME
-from emulator.runtime.bundle import Bundle, build_handler, build_runtime
+from emulator.runtime.bundle import BuildError, Bundle, build_handler, build_runtime
 from emulator.runtime.env import BindingHost, binding_specs, build_env, durable_object_bindings, js_bindings
 from emulator.runtime.env.durable_objects import SandboxNamespace, Shell
-from emulator.runtime.pool import ConsoleEntry, EnginePool, Limits, ModuleLoadError
+from emulator.runtime.pool import ConsoleEntry, EnginePool, HandlerError, Limits, ModuleLoadError
 from emulator.runtime.sourcemap import StackMapper
+from emulator.runtime.standby import Standby
 from emulator.sandbox import Sandbox, SandboxRegistry, container_id
 from emulator.state import StateStore
 from emulator.upstream import Upstream, UpstreamOptions
+from emulator.version import Version
 
 log = logging.getLogger("outbound")
 console_log = logging.getLogger("outbound.console")
@@ -80,17 +91,17 @@ class Emulator:
         self._on_console = on_console
         self.clock = clock
         self._binding_limits = binding_limits
-        self.bindings: Bindings | None = None
-        self._binding_host: BindingHost | None = None
-        self.warnings: list[str] = []
-        self.bundle: Bundle | None = None
+        self.warnings: list[str] = []  # about the version serving
         self._work_dir: Path | None = None
-        self._pool: EnginePool | None = None
+        self._runtime: Path | None = None
+        self._version: Version | None = None
+        self._retiring: dict[asyncio.Task[None], Version] = {}  # versions a reload replaced, finishing
+        self._reloading = asyncio.Lock()
+        self._standby: Standby | None = None
+        self._shell: Shell | None = None
         self._state: StateStore | None = None
-        self._egress: Egress | None = None
         self._registry: SandboxRegistry | None = None
         self._upstream: Upstream | None = None
-        self._stacks: StackMapper | None = None
         self.redactor = Redactor(config.secrets.values())
         self.audit = AuditLog(None, self.redactor)  # to <state>/audit.jsonl once started with a state folder
         self._log_filter = self.redactor.logging_filter()
@@ -160,83 +171,200 @@ class Emulator:
         for logger in (log, console_log):  # handler failures and console output quote what handlers hold
             logger.addFilter(self._log_filter)
         self._work_dir = Path(tempfile.mkdtemp(prefix="outbound-"))
-        runtime = await build_runtime(self._work_dir)
-        bundle = await build_handler(config.main, config.root, self._work_dir)
-        self.bundle = bundle
-        stacks = StackMapper(bundle.sourcemap, BUNDLE_FILENAME, config.root)
-        self._stacks = stacks
+        self._runtime = await build_runtime(self._work_dir)
+        self._upstream = Upstream(self.upstream_options)
+        bundle = await build_handler(config.main, config.root, self._version_folder(1))
+        try:
+            version = await self._start_version(config, 1, bundle, None)
+        except ModuleLoadError as error:
+            raise _module_load_error(config, error, _stacks(bundle, config)) from None
+        self._version = version
+        self._state = await StateStore.open(self.persist_to)
+        classes = version.classes
+        self._registry = SandboxRegistry(self._state, version.egress, classes, _default_class(config, classes))
+        self._serve_namespaces(version)
+        for warning in version.warnings:
+            self._warn(warning)
+
+    async def _start_version(
+        self, config: WorkerConfig, number: int, bundle: Bundle, previous: Version | None
+    ) -> Version:
+        """Start ``bundle`` with ``config``'s env and bindings; nothing of it is left behind if it fails.
+
+        Raises ModuleLoadError (the module threw while loading) or HandlerError (a class's constructor threw).
+        """
+        assert self._runtime is not None and self._upstream is not None
+        stacks = _stacks(bundle, config)
         specs = binding_specs(config)
-        self.bindings = await open_bindings(specs, self.persist_to, clock=self.clock, limits=self._binding_limits)
-        self._binding_host = BindingHost(self.bindings)
+        if previous is not None and specs == list(previous.bindings.specs.values()):
+            bindings = previous.bindings
+        else:
+            reuse = previous.bindings if previous is not None else None
+            bindings = await open_bindings(
+                specs, self.persist_to, clock=self.clock, limits=self._binding_limits, reuse=reuse
+            )
+        host = BindingHost(bindings)
         pool = EnginePool(
-            runtime_path=runtime,
+            runtime_path=self._runtime,
             bundle_path=bundle.path,
             env=build_env(config, self._extra_vars),
             size=self._workers,
             limits=self._limits,
-            on_console=self._console,
+            on_console=lambda entry: self._console(entry, stacks),  # each version maps its own stacks
             on_event=lambda message: log.warning("%s", message),
-            on_rpc=self._binding_host.handle,
+            on_rpc=host.handle,
             worker_options={
                 "upstream": _upstream_init(self.upstream_options),
                 "bindings": [*js_bindings(specs), *durable_object_bindings(config)],
             },
+            standby=self._standby,
         )
+        egress = Egress(pool, self._upstream, stacks)
+        version = Version(number, config, bundle, stacks, bindings, host, pool, egress, bundle.path.parent)
         try:
+            if self._registry is not None:  # v1's namespaces are served once its registry exists
+                self._serve_namespaces(version)
             await pool.start()
-        except ModuleLoadError as error:
-            raise _module_load_error(config, error, stacks) from None
-        self._pool = pool
-        self._state = await StateStore.open(self.persist_to)
-        self._upstream = Upstream(self.upstream_options)
-        self._egress = Egress(pool, self._upstream, stacks)
-        classes = {name: info["className"] for name, info in pool.report.get("classes", {}).items()}
-        self._registry = SandboxRegistry(self._state, pool, classes, _default_class(config, classes))
-        self.serve_sandboxes(None)
-        for message in bundle.warnings:
-            self._warn(f"esbuild: {message}")
-        await self._check_classes(pool, classes)
-        self._check_namespaces(classes)
+            version.warnings = [
+                *(f"esbuild: {message}" for message in bundle.warnings),
+                *await _class_warnings(pool, version.classes),
+                *_namespace_warnings(config, version.classes),
+            ]
+        except BaseException:
+            await version.close([previous] if previous is not None else [])
+            raise
+        return version
 
-    async def _check_classes(self, pool: EnginePool, classes: Mapping[str, str]) -> None:
-        report = pool.report.get("classes", {})
-        for export_name in classes:
-            probe = container_id(export_name, "outbound-load-check")
-            data = await pool.call(
-                "describe", {"exportName": export_name, "sandbox": "outbound-load-check", "containerId": probe}
-            )
-            description = parse_description(export_name, data)
-            for warning in class_warnings(description, list(report[export_name].get("staticFields", []))):
+    # -- reloading -------------------------------------------------------------------------------------
+    async def reload(self) -> Reloaded:
+        """Load the project's files again beside the version serving, and switch to the new one if it works.
+
+        The new version is started completely first (config, bundle, bindings, JS workers, class checks); then
+        new requests go to it while the previous one finishes what it has in flight, streaming bodies
+        included, and stops. Sandboxes keep their runtime overrides. If the new version cannot start, raises
+        ``ReloadError`` naming the file, line and column, and the previous one keeps serving.
+        """
+        async with self._reloading:
+            started = time.perf_counter()
+            current = self._current()
+            self.prepare_reloads()
+            number = current.number + 1
+            try:
+                where = current.config.path or current.config.main
+                config = resolve_config(where, cwd=current.config.root, env=current.config.env)
+                bundle = await build_handler(config.main, config.root, self._version_folder(number))
+            except BuildError as error:
+                raise build_failed(error, current.number) from None
+            except UserError as error:  # ConfigError (it names the file and key), ToolchainError
+                raise ReloadError(str(error), location=None, serving=current.number) from None
+            if config == current.config and bundle.path.read_bytes() == current.bundle.path.read_bytes():
+                shutil.rmtree(bundle.path.parent, ignore_errors=True)  # a save that changed nothing
+                return Reloaded(current.number, _ms(started), tuple(self.warnings), unchanged=True)
+            version = await self._switch_to(config, number, bundle, current)
+            self.redactor.add(*config.secrets.values())
+            self.warnings = []
+            for warning in version.warnings:
                 self._warn(warning)
-            if description.config.has_static_config and not description.has_container_proxy:
-                self._warn(
-                    f"{description.config.class_name}: {container_proxy_error()} "
-                    "(production throws this when the container starts)"
-                )
+            notes = restart_notes(current.config, config)
+            return Reloaded(version.number, _ms(started), tuple(version.warnings), notes)
 
-    def _check_namespaces(self, classes: Mapping[str, str]) -> None:
-        for binding in durable_object_bindings(self.config):
-            if binding["className"] not in classes:
-                self._warn(
-                    f"durable_objects binding {binding['name']!r}: {binding['className']} is not a Container or "
-                    f"Sandbox class exported by {self.config.main.name}; outbound emulates Durable Objects only as "
-                    f"sandboxes, so calls on env.{binding['name']} will throw"
-                )
+    async def _switch_to(self, config: WorkerConfig, number: int, bundle: Bundle, current: Version) -> Version:
+        entry = _display(config.main, config.root)
+        stacks = _stacks(bundle, config)
+        try:
+            version = await self._start_version(config, number, bundle, current)
+            classes = version.classes
+
+            def commit() -> None:  # the instant of the switch: nothing awaits between the registry's and ours
+                self._version = version
+                self.config = config
+
+            try:
+                holders = await self.registry.switch(version.egress, classes, _default_class(config, classes), commit)
+            except BaseException:
+                if self._version is version:  # switched, then interrupted: the previous version still retires
+                    self._retire(current, weakref.WeakSet())
+                else:  # it never served: nothing of it may be left running
+                    await version.close([current])
+                raise
+        except ModuleLoadError as error:
+            if not error.error:  # the workers did not start at all
+                raise ReloadError(str(error), location=None, serving=current.number) from None
+            raise threw("while the module loaded", error.error, stacks, entry, current.number) from None
+        except HandlerError as error:  # a Container class's constructor threw
+            raise threw("in a Container class's constructor", error.error, stacks, entry, current.number) from None
+        except UserError as error:
+            raise ReloadError(str(error), location=None, serving=current.number) from None
+        self._retire(current, holders)
+        return version
+
+    def _retire(self, version: Version, holders: weakref.WeakSet[Any]) -> None:
+        task = asyncio.create_task(version.retire(holders, self._alive), name=f"outbound-retire-{version.name}")
+        self._retiring[task] = version
+        task.add_done_callback(self._retired)
+
+    def _version_folder(self, number: int) -> Path:
+        assert self._work_dir is not None
+        return self._work_dir / f"v{number}"
+
+    def _alive(self) -> list[Version]:
+        """Every version still running: the one serving and those a reload replaced that are finishing."""
+        return [*([self._version] if self._version is not None else []), *self._retiring.values()]
+
+    def _retired(self, task: asyncio.Task[None]) -> None:
+        version = self._retiring.pop(task, None)
+        if version is not None and not task.cancelled() and task.exception() is not None:
+            log.error("%s did not stop cleanly: %s", version.name, task.exception())
+
+    def prepare_reloads(self) -> None:
+        """Keep spare JS workers ready (``runtime/standby.py``) so that a reload takes milliseconds, not the
+        third of a second a worker takes to boot. ``reload`` starts them too; call this to make the first fast."""
+        if self._standby is None and self._runtime is not None:
+            options = {"runtime": str(self._runtime), "upstream": _upstream_init(self.upstream_options)}
+            self._standby = Standby(options, self._workers)
+        if self._standby is not None:
+            self._standby.fill()
+
+    @property
+    def version(self) -> int:
+        """The number of the version serving: 1 when started, one more after each reload that worked."""
+        return self._current().number
+
+    def watched_files(self) -> set[Path]:
+        """The files the serving version was built from (esbuild's inputs), its config and secrets files."""
+        current = self._current()
+        return {*current.bundle.inputs, *current.config.watch_paths()}
+
+    def _current(self) -> Version:
+        if self._version is None:
+            raise RuntimeError("the emulator is not started: use `async with Emulator.load(...) as emu:`")
+        return self._version
+
+    @property
+    def bundle(self) -> Bundle | None:
+        return self._version.bundle if self._version is not None else None
+
+    @property
+    def bindings(self) -> Bindings | None:
+        return self._version.bindings if self._version is not None else None
 
     def serve_sandboxes(self, shell: Shell | None) -> None:
         """Serve the Worker's sandbox stubs (``env.<durable_objects binding>``): the egress methods always, and
         exec, readFile, writeFile and gitCheckout through ``shell`` (a running server's; None: they throw)."""
-        assert self._binding_host is not None
-        for binding in durable_object_bindings(self.config):
-            self._binding_host.serve(binding["name"], SandboxNamespace(binding["className"], self.registry, shell))
+        self._shell = shell
+        self._serve_namespaces(self._current())
+
+    def _serve_namespaces(self, version: Version) -> None:
+        for binding in durable_object_bindings(version.config):
+            namespace = SandboxNamespace(binding["className"], self.registry, self._shell)
+            version.binding_host.serve(binding["name"], namespace)
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
         log.warning("%s", message)
 
-    def _console(self, entry: ConsoleEntry) -> None:
-        if self._stacks is not None:
-            entry = replace(entry, message=self._stacks.rewrite(entry.message))  # console.error(err) stacks
+    def _console(self, entry: ConsoleEntry, stacks: StackMapper) -> None:
+        entry = replace(entry, message=stacks.rewrite(entry.message))  # console.error(err) stacks
         tag = entry.tag
         if isinstance(tag, RequestTag):
             tag.console.append(entry)
@@ -249,24 +377,29 @@ class Emulator:
             self._on_console(entry)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        async with self._reloading:
+            versions = self._alive()
+            retiring = list(self._retiring)
+            for task in retiring:
+                task.cancel()
+            await asyncio.gather(*retiring, return_exceptions=True)
+            self._retiring.clear()
+            self._version = None
+            while versions:  # each closes the binding stores no version left open still uses
+                version = versions.pop()
+                await version.close(versions)
+        if self._standby is not None:
+            await self._standby.close()
+            self._standby = None
         if self._upstream is not None:
             await self._upstream.close()
             self._upstream = None
-        if self._binding_host is not None:
-            await self._binding_host.close()
-            self._binding_host = None
-        if self.bindings is not None:
-            await self.bindings.close()
-            self.bindings = None
         if self._state is not None:
             await self._state.close()
             self._state = None
         if self._work_dir is not None:
             shutil.rmtree(self._work_dir, ignore_errors=True)
-            self._work_dir = None
+            self._work_dir = self._runtime = None
         self.audit.close()
         for logger in (log, console_log):
             logger.removeFilter(self._log_filter)
@@ -279,8 +412,7 @@ class Emulator:
         return self._registry
 
     def current_egress(self) -> Egress:
-        assert self._egress is not None
-        return self._egress
+        return self._current().egress
 
     def sandbox(self, sandbox_id: str, cls: str | None = None) -> Sandbox:
         """The sandbox named ``sandbox_id``; created (of class ``cls``, the export name) on first use."""
@@ -309,6 +441,48 @@ def _default_class(config: WorkerConfig, classes: Mapping[str, str]) -> str | No
     if len(classes) == 1:
         return next(iter(classes))
     return None
+
+
+async def _class_warnings(pool: EnginePool, classes: Mapping[str, str]) -> list[str]:
+    """What production would silently mishandle in each Container class (classes.py). A constructor that
+    throws raises HandlerError."""
+    warnings: list[str] = []
+    report = pool.report.get("classes", {})
+    for export_name in classes:
+        probe = container_id(export_name, "outbound-load-check")
+        data = await pool.call(
+            "describe", {"exportName": export_name, "sandbox": "outbound-load-check", "containerId": probe}
+        )
+        description = parse_description(export_name, data)
+        warnings += class_warnings(description, list(report[export_name].get("staticFields", [])))
+        if description.config.has_static_config and not description.has_container_proxy:
+            warnings.append(
+                f"{description.config.class_name}: {container_proxy_error()} "
+                "(production throws this when the container starts)"
+            )
+    return warnings
+
+
+def _namespace_warnings(config: WorkerConfig, classes: Mapping[str, str]) -> list[str]:
+    return [
+        f"durable_objects binding {binding['name']!r}: {binding['className']} is not a Container or "
+        f"Sandbox class exported by {config.main.name}; outbound emulates Durable Objects only as "
+        f"sandboxes, so calls on env.{binding['name']} will throw"
+        for binding in durable_object_bindings(config)
+        if binding["className"] not in classes
+    ]
+
+
+def _stacks(bundle: Bundle, config: WorkerConfig) -> StackMapper:
+    return StackMapper(bundle.sourcemap, BUNDLE_FILENAME, config.root)
+
+
+def _display(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _module_load_error(config: WorkerConfig, error: ModuleLoadError, stacks: StackMapper) -> ModuleLoadError:

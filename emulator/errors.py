@@ -6,6 +6,7 @@
     │   ├── BuildError                 esbuild could not bundle the entry (runtime/bundle.py)
     │   ├── ToolchainError             esbuild or the runtime's npm packages are missing (runtime/bundle.py)
     │   ├── ModuleLoadError            the bundle threw while its top level ran (runtime/pool.py)
+    │   ├── ReloadError                a reload's new version could not start; the old one serves (reload.py)
     │   ├── OutboundHandlerNotFound    a runtime method named a handler the class does not have (policy.py)
     │   ├── SandboxError               unknown sandbox or class, or a class/sandbox mismatch (sandbox.py)
     │   └── ShellError                 a sandbox stub's exec, readFile, writeFile or gitCheckout failed (shell.py)

@@ -4,7 +4,9 @@ A sandbox is a Durable Object instance of a Container class in production. Here 
 store (``state.py``) plus a ``Policy`` built when it is first used: the JS runtime constructs the class for
 that id (``describe``), persisted overrides are restored (dropping those whose handler is gone, with
 Cloudflare's warning), and the ten runtime methods change it under a per-sandbox lock and save it before they
-return.
+return. A reload (``SandboxRegistry.switch``) does the same for every loaded sandbox with the new version, as
+Cloudflare does when a Durable Object restarts; each ``LiveSandbox`` keeps the version (``egress``) its policy
+was read from, so a request decided before a reload runs where it was decided.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +27,8 @@ from emulator.egress import Egress, Origin
 from emulator.errors import SandboxConnectionError, SandboxError, UserError
 from emulator.exchange import BadRequest, SandboxRequest, SandboxResponse
 from emulator.hosts import hostname_of
-from emulator.policy import RUNTIME_METHODS, Policy
-from emulator.runtime.pool import ConsoleEntry, EnginePool, HandlerError, ResponseBody
+from emulator.policy import RUNTIME_METHODS, Policy, RuntimeOverrides
+from emulator.runtime.pool import ConsoleEntry, HandlerError, ResponseBody
 from emulator.state import StateStore
 
 log = logging.getLogger("outbound")
@@ -42,14 +45,16 @@ class ContainerProxyMissing(UserError):
     """The module uses outbound interception but does not export ContainerProxy (contract §1.1)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class LiveSandbox:
     id: str
     export_name: str
     container_id: str
     description: ClassDescription
     policy: Policy
+    egress: Egress  # the version this sandbox was described by: its requests run there
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    generation: int = 0  # the registry's generation (one per version) it belongs to
 
 
 class SandboxRegistry:
@@ -58,34 +63,39 @@ class SandboxRegistry:
     def __init__(
         self,
         state: StateStore,
-        pool: EnginePool,
+        egress: Egress,
         container_classes: Mapping[str, str],
         default_class: str | None,
     ) -> None:
         self._state = state
-        self._pool = pool
+        self._egress = egress
         self.container_classes = dict(container_classes)  # export name -> constructor name
         self._default_class = default_class
         self._live: dict[str, LiveSandbox] = {}
         self._loading: dict[str, asyncio.Lock] = {}
-
-    def set_pool(self, pool: EnginePool) -> None:
-        self._pool = pool
+        self._generation = 0
+        # Every sandbox loaded for this generation, while anything holds it (switch() hands the set over).
+        self._described: weakref.WeakSet[LiveSandbox] = weakref.WeakSet()
 
     async def get(self, sandbox_id: str, cls: str | None = None) -> LiveSandbox:
         live = self._live.get(sandbox_id)
-        if live is not None:
-            if cls is not None and cls != live.export_name:
-                raise _class_mismatch(sandbox_id, live.export_name, cls)
-            return live
-        lock = self._loading.setdefault(sandbox_id, asyncio.Lock())
-        async with lock:
-            live = self._live.get(sandbox_id)
-            if live is None:
-                live = await self._load(sandbox_id, cls)
-                self._live[sandbox_id] = live
+        if live is None:
+            lock = self._loading.setdefault(sandbox_id, asyncio.Lock())
+            async with lock:
+                live = self._live.get(sandbox_id)
+                while live is None:
+                    generation = self._generation
+                    loaded = await self._load(sandbox_id, cls)
+                    if generation == self._generation:  # else a reload came while loading: load it again
+                        live = self._publish(loaded)
         if cls is not None and cls != live.export_name:
             raise _class_mismatch(sandbox_id, live.export_name, cls)
+        return live
+
+    def _publish(self, live: LiveSandbox) -> LiveSandbox:
+        live.generation = self._generation
+        self._live[live.id] = live
+        self._described.add(live)
         return live
 
     def loaded(self, sandbox_id: str) -> LiveSandbox | None:
@@ -100,19 +110,75 @@ class SandboxRegistry:
                 f"sandbox {sandbox_id!r} is of class {export_name!r}, which the module no longer exports as a "
                 f"Container class (it exports {_list(self.container_classes)}); delete the sandbox or restore the class"
             )
+        egress = self._egress
         cid = container_id(export_name, sandbox_id)
-        data = await self._pool.call("describe", {"exportName": export_name, "sandbox": sandbox_id, "containerId": cid})
-        description = parse_description(export_name, data)
-        policy, warnings = Policy.start(description.config, description.instance, record.overrides if record else None)
-        for warning in warnings:
-            log.warning("sandbox %s: %s", sandbox_id, warning)
-        if policy.using_interception and not description.has_container_proxy:
-            raise ContainerProxyMissing(f"sandbox {sandbox_id!r} ({export_name}): {container_proxy_error()}")
+        description = await _describe(egress, export_name, sandbox_id, cid)
+        policy = _restore(sandbox_id, description, record.overrides if record else None)
         if record is None:
             await self._state.create(sandbox_id, export_name)
         if policy.using_interception:
             await self._state.save_overrides(sandbox_id, policy.overrides)
-        return LiveSandbox(sandbox_id, export_name, cid, description, policy)
+        return LiveSandbox(sandbox_id, export_name, cid, description, policy, egress)
+
+    async def switch(
+        self,
+        egress: Egress,
+        container_classes: Mapping[str, str],
+        default_class: str | None,
+        commit: Callable[[], None] = lambda: None,
+    ) -> weakref.WeakSet[LiveSandbox]:
+        """Serve every sandbox from ``egress`` (a reloaded version) from now on.
+
+        The loaded sandboxes are described by the new version first, then restored at once with the runtime
+        overrides they hold, as Cloudflare restores a Durable Object's after a restart: an override naming a
+        handler that is gone is dropped with Cloudflare's warning. ``commit`` runs at that instant, so the
+        caller's own switch is atomic with this one. Returns the previous version's sandboxes that something
+        still holds: requests decided against them are running there, and it must serve them to the end.
+        """
+        described: dict[str, ClassDescription] = {}
+        for live in list(self._live.values()):
+            if live.export_name in container_classes:
+                described[live.id] = await _describe(egress, live.export_name, live.id, live.container_id)
+        # From here to commit() nothing awaits: requests see the old version or the new one, never a mix.
+        fresh: list[LiveSandbox] = []
+        pruned: list[LiveSandbox] = []
+        for sandbox_id, live in self._live.items():
+            description = described.get(sandbox_id)
+            if live.export_name not in container_classes:
+                log.warning(
+                    "sandbox %s: the reloaded module no longer exports its class %s as a Container class; its "
+                    "requests fail until the class is back or the sandbox is deleted",
+                    sandbox_id,
+                    live.export_name,
+                )
+            if description is None:  # (or it was loaded during the reload: it is loaded again on its next use)
+                continue
+            persisted = live.policy.overrides if live.policy.using_interception else None
+            try:
+                policy = _restore(sandbox_id, description, persisted)
+            except ContainerProxyMissing as error:
+                log.warning("%s", error)
+                continue
+            restored = LiveSandbox(sandbox_id, live.export_name, live.container_id, description, policy, egress)
+            fresh.append(restored)
+            if persisted is not None and policy.overrides != persisted:
+                pruned.append(restored)
+        previous, self._described = self._described, weakref.WeakSet()
+        self._egress = egress
+        self.container_classes = dict(container_classes)
+        self._default_class = default_class
+        self._generation += 1
+        self._live.clear()
+        for live in fresh:
+            self._publish(live)
+        commit()
+        for live in pruned:  # overrides dropped above are dropped from the store too, as on a restart
+            async with live.lock:
+                try:
+                    await self._state.save_overrides(live.id, live.policy.overrides)
+                except Exception as error:  # noqa: BLE001 - the switch is done; the next load drops them again
+                    log.error("sandbox %s: could not save its overrides after the reload: %s", live.id, error)
+        return previous
 
     def _choose_class(self, cls: str | None) -> str:
         if cls is not None:
@@ -137,13 +203,17 @@ class SandboxRegistry:
         if not least <= len(args) <= most:
             expected = str(least) if least == most else f"{least} to {most}"
             raise UserError(f"{method} takes {expected} argument(s), got {len(args)}")
-        live = await self.get(sandbox_id, cls)
-        async with live.lock:
-            policy: Policy = getattr(live.policy, attribute)(*args)
-            if policy.using_interception:
-                await self._state.save_overrides(sandbox_id, policy.overrides)
-            live.policy = policy
-        return policy
+        while True:
+            live = await self.get(sandbox_id, cls)
+            async with live.lock:
+                policy: Policy = getattr(live.policy, attribute)(*args)
+                if policy.using_interception:
+                    await self._state.save_overrides(sandbox_id, policy.overrides)
+                live.policy = policy
+                if live.generation == self._generation:
+                    return policy
+            # A reload switched versions meanwhile, perhaps from the policy before this change: apply it again
+            # to the new version's sandbox (every runtime method gives the same result applied twice).
 
     async def list(self) -> list[str]:
         return [record.id for record in await self._state.list()]
@@ -152,9 +222,22 @@ class SandboxRegistry:
         self._live.pop(sandbox_id, None)
         return await self._state.delete(sandbox_id)
 
-    def forget(self) -> None:
-        """Drop loaded sandboxes so they are described again (after a reload of the bundle)."""
-        self._live.clear()
+
+async def _describe(egress: Egress, export_name: str, sandbox_id: str, cid: str) -> ClassDescription:
+    """Construct the sandbox's class in ``egress``'s version and read what it registered (contract §1.3)."""
+    data = await egress.pool.call("describe", {"exportName": export_name, "sandbox": sandbox_id, "containerId": cid})
+    return parse_description(export_name, data)
+
+
+def _restore(sandbox_id: str, description: ClassDescription, persisted: RuntimeOverrides | None) -> Policy:
+    """The policy of a freshly constructed sandbox with its persisted overrides, as the Container
+    constructor restores them (dropping, with Cloudflare's warning, those whose handler is gone)."""
+    policy, warnings = Policy.start(description.config, description.instance, persisted)
+    for warning in warnings:
+        log.warning("sandbox %s: %s", sandbox_id, warning)
+    if policy.using_interception and not description.has_container_proxy:
+        raise ContainerProxyMissing(f"sandbox {sandbox_id!r} ({description.export_name}): {container_proxy_error()}")
+    return policy
 
 
 def _class_mismatch(sandbox_id: str, existing: str, asked: str) -> SandboxError:

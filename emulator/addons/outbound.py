@@ -104,7 +104,8 @@ class Outbound:
     async def _run(self, flow: http.HTTPFlow, pending: Pending, decision: RunHandler) -> None:
         live = pending.sandbox
         origin = Origin(live.id, live.description.config.class_name, live.container_id)
-        answer = await self._egress_of().run_handler(origin, sandbox_request(flow, pending.target), decision)
+        # live.egress, not the current one: a reload since the decision must not run it on another version.
+        answer = await live.egress.run_handler(origin, sandbox_request(flow, pending.target), decision)
         body = answer.body
         if isinstance(body, bytes):
             flow.response = make_response(answer.status, answer.reason, answer.headers, body)
