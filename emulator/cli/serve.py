@@ -1,6 +1,7 @@
 """``outbound dev``, ``outbound run`` and ``outbound sandbox``: a running emulator and the sandboxes it serves.
 
-outbound dev [PROJECT] [--capture auto|namespace|explicit] [--ip IP] [--port PORT]     serve until Ctrl-C
+outbound dev [PROJECT] [--capture auto|namespace|explicit] [--ip IP] [--port PORT] [--no-watch]
+                                                             serve until Ctrl-C, reloading on changes
 outbound run --sandbox ID [--class NAME] [PROJECT] -- COMMAND [ARGS...]
 outbound sandbox list | create ID [--class NAME] | delete ID | ca ID
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -27,6 +29,7 @@ from emulator.shell import INHERITED_VARIABLES
 
 async def run_dev(args: argparse.Namespace) -> int:
     from emulator.server import Server  # noqa: PLC0415 - mitmproxy loads only for this command
+    from emulator.watch import Watcher  # noqa: PLC0415 - and watchfiles
 
     target, rest = split_target(args, 0)
     if rest:
@@ -45,8 +48,13 @@ async def run_dev(args: argparse.Namespace) -> int:
         worker = WorkerAddress(args.ip or config.dev_ip, config.dev_port, fallback=config.dev_port == DEFAULT_DEV_PORT)
     else:
         worker = WorkerAddress(args.ip or config.dev_ip, args.port)
-    async with emulator, Server(emulator, capture=args.capture, worker_address=worker) as server:
-        print(f"outbound: serving {emulator.config.main} ({server.capture} capture)", file=sys.stderr)
+    async with (
+        emulator,
+        Server(emulator, capture=args.capture, worker_address=worker) as server,
+        Watcher(emulator) if args.watch else contextlib.nullcontext(),
+    ):
+        watching = "reloading on changes" if args.watch else "not watching for changes"
+        print(f"outbound: v1 serving {config.main} ({server.capture} capture, {watching})", file=sys.stderr)
         if server.worker_has_fetch:
             print(f"outbound: Worker ready on {server.worker_url}", file=sys.stderr)
         else:
@@ -147,6 +155,12 @@ def register(commands: Commands) -> Leaves:
     )
     dev.add_argument(
         "--port", type=int, metavar="PORT", help="the Worker's port (default: dev.port of the config, else 8787)"
+    )
+    dev.add_argument(
+        "--no-watch",
+        dest="watch",
+        action="store_false",
+        help="do not reload when the handler files, the config or .dev.vars change",
     )
     dev.add_argument("positionals", nargs="*", metavar="[PROJECT]")
     dev.set_defaults(run=run_dev)

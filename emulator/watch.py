@@ -1,0 +1,162 @@
+"""Hot reload for ``outbound dev``: watch the files the serving version was built from, reload when one changes.
+
+The watch set is what the last good build read (esbuild's metafile inputs: the entry, what it imports, the
+node_modules files it bundled), the wrangler config, and every secrets file wrangler would read (``.dev.vars``,
+``.env``; existing or not). Their folders are watched, each on its own (not recursively: a project's
+node_modules holds thousands of folders, and only those a bundled file sits in matter), and events are
+filtered down to those files. After a build that failed, a change to any source file in those folders counts
+too: the fix may be the very file a broken import names, which no good build has read yet.
+
+Changes less than ``step_ms`` apart make one reload; changes during a reload make one more after it. After
+each reload the watch set is computed again (an import added or removed changes it); the new folders are
+watched before the old watch stops, so no change falls between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from watchfiles import Change, awatch
+
+from emulator.emulator import Emulator
+from emulator.reload import ReloadError
+
+log = logging.getLogger("outbound")
+
+SOURCE_SUFFIXES = frozenset((".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs", ".json"))
+DEFAULT_STEP_MS = 30  # how long the files must stay quiet before a reload: one save can be several writes
+RETRY_WATCH_S = 1.0
+
+
+def print_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class Watcher:
+    """``async with Watcher(emulator):`` reloads ``emulator`` whenever a file of its serving version changes,
+    and reports each outcome as terminal lines through ``report``."""
+
+    def __init__(
+        self, emulator: Emulator, report: Callable[[str], None] = print_line, *, step_ms: int = DEFAULT_STEP_MS
+    ) -> None:
+        self._emulator = emulator
+        self._report = report
+        self._step_ms = step_ms
+        self._files: frozenset[Path] = frozenset()
+        self._failed = False  # the last reload failed: any source file in the watched folders counts
+        self._changes: asyncio.Queue[set[tuple[Change, str]]] = asyncio.Queue()
+        self._watches: dict[asyncio.Task[None], asyncio.Event] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.reloads = 0  # reloads attempted, for tests and the bench
+
+    async def __aenter__(self) -> Watcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Watch from now on: a change made after this returns is seen."""
+        self._emulator.prepare_reloads()
+        folders = await self._watch()
+        self._task = asyncio.create_task(self._run(folders), name="outbound-watch")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for stop in self._watches.values():
+            stop.set()  # watchfiles' thread sees it within a step and returns
+        await asyncio.gather(*self._watches, return_exceptions=True)
+        self._watches.clear()
+
+    @property
+    def files(self) -> frozenset[Path]:
+        """The files watched now."""
+        return self._files
+
+    async def _run(self, folders: frozenset[Path]) -> None:
+        while True:
+            await self._changes.get()
+            while not self._changes.empty():  # everything that piled up makes one reload
+                self._changes.get_nowait()
+            await self._reload()
+            if _folders(self._emulator.watched_files()) != folders:
+                folders = await self._watch()
+            else:
+                self._files = _resolved(self._emulator.watched_files())
+
+    async def _watch(self) -> frozenset[Path]:
+        """Watch the serving version's files; the previous watch stops once the new one is in place."""
+        self._files = _resolved(self._emulator.watched_files())
+        folders = _folders(self._files)
+        previous = dict(self._watches)
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._feed(folders, stop), name="outbound-watch-folders")
+        self._watches[task] = stop
+        task.add_done_callback(lambda done: self._watches.pop(done, None))
+        await asyncio.sleep(0)  # the task's first step registers the folders with the OS
+        for old_stop in previous.values():
+            old_stop.set()
+        return folders
+
+    async def _feed(self, folders: frozenset[Path], stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async for changes in awatch(
+                    *folders,
+                    watch_filter=self._wanted,
+                    step=self._step_ms,
+                    recursive=False,
+                    stop_event=stop,
+                ):
+                    self._changes.put_nowait(changes)
+            except (OSError, RuntimeError) as error:  # a watched folder vanished (a branch switch), …
+                log.warning("watching %d folder(s) for changes failed (%s); trying again", len(folders), error)
+                await asyncio.sleep(RETRY_WATCH_S)
+                folders = frozenset(folder for folder in folders if folder.is_dir())
+
+    def _wanted(self, change: Change, path: str) -> bool:
+        changed = Path(path)
+        return changed in self._files or (self._failed and changed.suffix in SOURCE_SUFFIXES)
+
+    async def _reload(self) -> None:
+        self.reloads += 1
+        try:
+            result = await self._emulator.reload()
+        except ReloadError as error:
+            self._failed = True
+            self._report(f"outbound: {error.headline} — v{error.serving} keeps serving")
+            if error.frame:
+                self._report(_indent(error.frame))
+            return
+        except Exception as error:  # noqa: BLE001 - a bug must not stop the watch; the version keeps serving
+            log.error("reloading failed unexpectedly; v%d keeps serving", self._emulator.version, exc_info=error)
+            return
+        recovered, self._failed = self._failed, False
+        if result.unchanged:
+            if recovered:  # the broken edit was undone: say which version serves again
+                self._report(f"outbound: v{result.version} serving (unchanged)")
+            return
+        self._report(f"outbound: v{result.version} serving (reloaded in {result.elapsed_ms:.0f} ms)")
+        for note in result.notes:
+            self._report(f"outbound: note: {note}")
+
+
+def _resolved(files: set[Path]) -> frozenset[Path]:
+    # Events name files by the folder watched, which is resolved: so are the files they are compared with.
+    return frozenset(path.resolve() for path in files)
+
+
+def _folders(files: set[Path] | frozenset[Path]) -> frozenset[Path]:
+    return frozenset(folder for folder in {path.resolve().parent for path in files} if folder.is_dir())
+
+
+def _indent(frame: str) -> str:
+    return "\n".join(f"    {line}" for line in frame.splitlines())
