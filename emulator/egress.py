@@ -8,7 +8,7 @@ failed, where (the user's TS file and line) and what to do, and the full error g
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from emulator.decide import (
@@ -79,6 +79,9 @@ class Egress:
         self.pool = pool
         self.upstream = upstream
         self.stacks = stacks
+        # Set when a reload replaced this version: where a handler call decided against it goes once its pool
+        # has stopped (the version serving then).
+        self.replaced_by: Callable[[], Egress] | None = None
 
     async def answer(self, origin: Origin, request: SandboxRequest, decision: Decision) -> Answer:
         match decision:
@@ -105,6 +108,8 @@ class Egress:
         return Answer(response.status, response.reason, list(response.headers), _streamed(response), decision)
 
     async def run_handler(self, origin: Origin, request: SandboxRequest, decision: RunHandler) -> Answer:
+        if self.pool.closed and self.replaced_by is not None:
+            return await self.replaced_by().run_handler(origin, request, decision)
         call = HandlerCall(
             class_name=origin.class_name,
             kind=decision.kind,

@@ -299,6 +299,7 @@ class Emulator:
         return version
 
     def _retire(self, version: Version, holders: weakref.WeakSet[Any]) -> None:
+        version.egress.replaced_by = self.current_egress
         task = asyncio.create_task(version.retire(holders, self._alive), name=f"outbound-retire-{version.name}")
         self._retiring[task] = version
         task.add_done_callback(self._retired)

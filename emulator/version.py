@@ -8,7 +8,6 @@ when ``Limits.retire_timeout_s`` runs out.
 
 from __future__ import annotations
 
-import gc
 import logging
 import shutil
 import time
@@ -28,9 +27,12 @@ from emulator.runtime.sourcemap import StackMapper
 
 log = logging.getLogger("outbound")
 
-# A retiring version waits for the requests that hold its sandboxes. Those are freed when their flow ends,
-# unless a reference cycle keeps them until the next collection: collect at most this often meanwhile.
-COLLECT_WHILE_RETIRING_S = 1.0
+# A request decided against a version just before a reload can start on it a moment later (its body was still
+# arriving): a retiring version's sandboxes that something still holds keep it for this long at most. Not
+# longer, because mitmproxy's finished flows hold them until the cycle collector runs (and a full collection
+# stalls the proxy for a quarter of a second); a request that starts later still runs, on the version serving
+# (Egress.replaced_by).
+HOLD_FOR_S = 2.0
 
 
 @dataclass(eq=False)
@@ -58,19 +60,15 @@ class Version:
         return {name: info["className"] for name, info in self.pool.report.get("classes", {}).items()}
 
     async def retire(self, holders: weakref.WeakSet[Any], alive: Callable[[], Iterable[Version]]) -> None:
-        """Serve what is in flight and what ``holders`` (its sandboxes a request still holds) need, then stop.
+        """Serve what is in flight and what ``holders`` (its sandboxes requests still hold) may still start, then
+        stop.
 
         ``alive()``: the versions running when it stops, whose binding stores must stay open.
         """
         started = time.monotonic()
-        last_collect = started
 
         def busy() -> bool:
-            nonlocal last_collect
-            if holders and not self.pool.in_flight and time.monotonic() - last_collect > COLLECT_WHILE_RETIRING_S:
-                last_collect = time.monotonic()
-                gc.collect()
-            return bool(holders)
+            return bool(holders) and time.monotonic() - started < HOLD_FOR_S
 
         cut = await self.pool.retire(busy)
         if cut:

@@ -436,6 +436,10 @@ class EnginePool:
         self._supervisor = asyncio.create_task(self._supervise(), name="outbound-pool-supervisor")
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def in_flight(self) -> int:
         """Handler calls not finished yet (a response whose body still streams counts) and runtime calls."""
         return sum(len(worker.exchanges) + len(worker.calls) for worker in self.workers)

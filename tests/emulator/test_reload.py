@@ -243,22 +243,29 @@ async def test_a_proxied_request_decided_before_a_reload_runs_on_the_version_tha
         connections = Connections(identify, emu.registry)
         outbound = Outbound(connections, emu.current_egress, Dial(connections, {}, lambda ip: None, lambda host: False),
                             StreamedAnswers())  # fmt: skip
-        flow = tflow.tflow(req=http.Request.make("GET", URL, headers={"host": "anywhere.test"}))
-        flow.client_conn.timestamp_tls_setup = None  # plain HTTP through the explicit proxy
         secret = base64.b64encode(f"s1:{credentials.issue('s1')}".encode()).decode()
-        flow.request.headers["proxy-authorization"] = f"Basic {secret}"
-        identify.requestheaders(flow)
-        await outbound.requestheaders(flow)  # decided with v1's policy (its body would be arriving now)
-        old_workers = [worker.process.pid for worker in emu.current_egress().pool.workers if worker.process]
 
+        async def decided() -> http.HTTPFlow:
+            """A flow whose headers arrived: decided, its body still on its way (mitmproxy's hooks, in order)."""
+            flow = tflow.tflow(req=http.Request.make("GET", URL, headers={"host": "anywhere.test"}))
+            flow.client_conn.timestamp_tls_setup = None  # plain HTTP through the explicit proxy
+            flow.request.headers["proxy-authorization"] = f"Basic {secret}"
+            identify.requestheaders(flow)
+            await outbound.requestheaders(flow)
+            return flow
+
+        prompt, late = await decided(), await decided()
+        old_workers = [worker.process.pid for worker in emu.current_egress().pool.workers if worker.process]
         relabel(project, "v2")
         await emu.reload()
-        await asyncio.sleep(0.1)  # v1 has nothing in flight, but it stays: this flow holds its sandbox
-        await outbound.request(flow)
-        assert flow.response is not None and flow.response.content == b"v1 answer hello"
+        await asyncio.sleep(0.1)  # v1 has nothing in flight, but stays: these flows hold its sandbox
+        await outbound.request(prompt)
+        assert prompt.response is not None and prompt.response.content == b"v1 answer hello"
         assert await answer(emu, "s1") == b"v2 answer hello"
-        del flow  # the request is over: nothing holds v1 any more, and it stops
-        await until(lambda: not any(running(pid) for pid in old_workers))
+
+        await until(lambda: not any(running(pid) for pid in old_workers))  # v1 stops all the same (HOLD_FOR_S)
+        await outbound.request(late)  # its body took longer than that: it runs on the version serving
+        assert late.response is not None and late.response.content == b"v2 answer hello"
 
 
 async def test_a_streaming_body_finishes_on_the_old_version(project: Path, gate: Gate) -> None:
