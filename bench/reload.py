@@ -1,0 +1,187 @@
+"""Hot reload figures for `outbound dev`: how soon a save is served, and what a stream of reloads costs.
+
+    .venv/bin/python bench/reload.py [--saves 30] [--interval 1.0] [--seconds 5] [--connections 8] [--reload-every 1.0]
+
+One `outbound dev` (explicit capture) serves a copy of fixtures/handlers/reload. Printed:
+
+- save-to-serving latency: from writing src/label.ts to the first answer of the Worker's fetch that carries the
+  new label (polled back to back on one connection), median and p90 over --saves saves --interval s apart (a
+  person saving; the spare workers are warm again by the next save), beside the reload time the emulator
+  itself reports ("reloaded in N ms");
+- requests/s with --connections keep-alive connections for --seconds, to the Worker's fetch and to an outbound
+  handler through the explicit proxy: without reloads (the baseline), then while a save lands every
+  --reload-every s; with the ratio to the baseline and the requests that failed (there should be none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "fixtures" / "handlers" / "reload"
+
+
+@dataclass
+class Dev:
+    process: asyncio.subprocess.Process
+    info: dict[str, str]
+    log: Path
+    project: Path
+
+    def save(self, label: str) -> None:
+        (self.project / "src" / "label.ts").write_text(f'export const LABEL = "{label}";\n')
+
+    def reload_times_ms(self) -> list[int]:
+        return [int(ms) for ms in re.findall(r"serving \(reloaded in (\d+) ms\)", self.log.read_text())]
+
+
+async def start_dev(folder: Path) -> Dev:
+    project = Path(shutil.copytree(FIXTURE, folder / "project"))
+    state = folder / "state"
+    log = folder / "dev.log"
+    with open(log, "wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "emulator", "dev", str(project), "--capture", "explicit", "--persist-to", str(state),
+            "--port", "0", cwd=ROOT, stdout=output, stderr=output,
+        )  # fmt: skip
+    for _ in range(400):
+        if (state / "dev.json").exists():
+            return Dev(process, json.loads((state / "dev.json").read_text()), log, project)
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"outbound dev did not start:\n{log.read_text()}")
+
+
+async def sandbox_proxy(info: dict[str, str]) -> str:
+    """A sandbox whose requests the `answer` handler serves; its HTTP_PROXY (with its credentials)."""
+    headers = {"authorization": f"Bearer {info['token']}"}
+    async with aiohttp.ClientSession(base_url=info["control"], headers=headers) as control:
+        await control.post("/v1/sandboxes", json={"id": "bench", "class": "Agent"})
+        policy = {"method": "setOutboundHandler", "args": ["answer"]}
+        await control.post("/v1/sandboxes/bench/policy", json=policy)
+        async with control.get("/v1/sandboxes/bench/launch") as response:
+            launch = await response.json()
+    return str(launch["env"]["HTTP_PROXY"])
+
+
+async def save_to_serving(dev: Dev, saves: int, interval: float) -> list[float]:
+    worker = dev.info["worker"]
+    samples: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        for n in range(saves):
+            label = f"s{n}"
+            saved = time.perf_counter()
+            dev.save(label)
+            while True:
+                async with session.get(worker) as response:
+                    if (await response.text()).startswith(f"{label} "):
+                        break
+            samples.append((time.perf_counter() - saved) * 1000)
+            await asyncio.sleep(interval)
+    return samples
+
+
+async def load(url: str, seconds: float, connections: int, proxy: str | None = None) -> tuple[int, int]:
+    """(answered, failed) with ``connections`` clients sending one request after the other."""
+    answered = failed = 0
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal answered, failed
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(url, proxy=proxy) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except aiohttp.ClientError:
+                    ok = False
+                answered += ok
+                failed += not ok
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return answered, failed
+
+
+async def saving(dev: Dev, every: float, stop: asyncio.Event) -> int:
+    saves = 0
+    while not stop.is_set():
+        dev.save(f"r{saves}")
+        saves += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+    return saves
+
+
+def p90(samples: list[float]) -> float:
+    return sorted(samples)[max(0, round(len(samples) * 0.9) - 1)]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--saves", type=int, default=30)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--reload-every", type=float, default=1.0)
+    options = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="outbound-bench-reload-"))
+    dev = await start_dev(folder)
+    try:
+        proxy = await sandbox_proxy(dev.info)
+        await asyncio.sleep(2)  # the spare workers outbound dev keeps for reloads boot
+
+        latency = await save_to_serving(dev, options.saves, options.interval)
+        reloads = dev.reload_times_ms()
+        print(f"save-to-serving over {len(latency)} saves {options.interval:g} s apart (Worker fetch polled)")
+        print(f"{'':28}{'median ms':>10}{'p90 ms':>8}{'min':>6}{'max':>6}")
+        print(
+            f"{'save → first new answer':28}{statistics.median(latency):10.0f}{p90(latency):8.0f}"
+            f"{min(latency):6.0f}{max(latency):6.0f}"
+        )
+        print(
+            f"{'reload (emulator’s figure)':28}{statistics.median(reloads):10.0f}{p90(reloads):8.0f}"
+            f"{min(reloads):6.0f}{max(reloads):6.0f}"
+        )
+        print()
+
+        print(
+            f"{options.connections} keep-alive connections for {options.seconds:g} s per row; with reloads: a save "
+            f"every {options.reload_every:g} s"
+        )
+        print(f"{'path':28}{'reloads':>8}{'req/s':>9}{'failed':>8}{'× without':>11}")
+        for name, url, via in (
+            ("Worker fetch", dev.info["worker"], None),
+            ("handler via explicit proxy", "http://anywhere.test/", proxy),
+        ):
+            answered, failed = await load(url, options.seconds, options.connections, via)
+            baseline = answered / options.seconds
+            print(f"{name:28}{0:8}{baseline:9.0f}{failed:8}{1:11.2f}")
+            stop = asyncio.Event()
+            saver = asyncio.create_task(saving(dev, options.reload_every, stop))
+            answered, failed = await load(url, options.seconds, options.connections, via)
+            stop.set()
+            saves = await saver
+            rate = answered / options.seconds
+            print(f"{'':28}{saves:8}{rate:9.0f}{failed:8}{rate / baseline:11.2f}")
+            await asyncio.sleep(2)  # spares warm again before the next row
+    finally:
+        dev.process.send_signal(2)
+        await dev.process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
