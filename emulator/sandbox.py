@@ -135,10 +135,11 @@ class SandboxRegistry:
         caller's own switch is atomic with this one. Returns the previous version's sandboxes that something
         still holds: requests decided against them are running there, and it must serve them to the end.
         """
-        described: dict[str, ClassDescription] = {}
-        for live in list(self._live.values()):
-            if live.export_name in container_classes:
-                described[live.id] = await _describe(egress, live.export_name, live.id, live.container_id)
+        loaded = [live for live in self._live.values() if live.export_name in container_classes]
+        descriptions = await asyncio.gather(
+            *(_describe(egress, live.export_name, live.id, live.container_id) for live in loaded)
+        )
+        described = {live.id: description for live, description in zip(loaded, descriptions, strict=True)}
         # From here to commit() nothing awaits: requests see the old version or the new one, never a mix.
         fresh: list[LiveSandbox] = []
         pruned: list[LiveSandbox] = []
