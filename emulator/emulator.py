@@ -32,6 +32,7 @@ from emulator.audit import AUDIT_FILENAME, AuditLog, Redactor
 from emulator.classes import class_warnings, container_proxy_error, parse_description
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
+from emulator.errors import UserError
 from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import Bundle, build_handler, build_runtime
 from emulator.runtime.env import BindingHost, binding_specs, build_env, durable_object_bindings, js_bindings
@@ -247,6 +248,29 @@ class Emulator:
             console_log.log(_CONSOLE_LEVELS.get(entry.level, logging.INFO), "%s", entry.message)
         if self._on_console is not None:
             self._on_console(entry)
+
+    async def reset(self) -> None:
+        """Start over without restarting the JS workers: every sandbox forgotten, KV, R2 and Secrets Store
+        empty, the audit log cleared. Module-level state of the handler file stays, as it stays between
+        requests in a production isolate. For in-memory emulators (the pytest plugin's fresh state per test:
+        starting the workers takes ~0.5 s, a reset a few ms)."""
+        if self.persist_to is not None:
+            raise UserError(
+                f"reset() empties an in-memory emulator only; this one keeps its state in {self.persist_to} "
+                "(load it with in_memory=True, or delete that folder)"
+            )
+        for sandbox_id in await self.registry.list():
+            await self.registry.delete(sandbox_id)
+        assert self.bindings is not None and self._binding_host is not None
+        stale = self.bindings
+        # Fresh stores rather than emptied ones: entries a test's clock made expire would reappear if the
+        # clock went back, and an empty in-memory store is exactly what a new load opens.
+        self.bindings = await open_bindings(
+            binding_specs(self.config), None, clock=self.clock, limits=self._binding_limits
+        )
+        self._binding_host.bindings = self.bindings
+        await stale.close()
+        self.audit.clear()
 
     async def close(self) -> None:
         if self._pool is not None:
