@@ -119,8 +119,9 @@ class Emulator:
 
         State (sandboxes and their runtime overrides) lives in ``<project>/.outbound`` unless ``persist_to``
         names another folder or ``in_memory`` keeps it in memory. ``connect_to`` sends connections for
-        ``host[:port]`` to ``addr:port`` instead (like curl's --connect-to), and ``upstream_ca`` adds a CA that
-        upstream TLS certificates may chain to: together they let tests stand in for the internet.
+        ``host[:port]`` (``*``: every other host) to ``addr:port`` instead (like curl's --connect-to), and
+        ``upstream_ca`` adds a CA that upstream TLS certificates may chain to: together they let tests stand in
+        for the internet.
         KV, R2 and Secrets Store state lives beside the sandboxes (``kv/``, ``r2/``, ``secrets-store/``);
         ``clock`` (a ``bindings.FakeClock``) moves their time and ``binding_limits`` scales their limits.
         """
