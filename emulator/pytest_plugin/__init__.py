@@ -24,7 +24,7 @@ with the location of the error.
 
 Async tests and fixtures need no configuration: this module marks every coroutine test that uses the
 fixtures ``asyncio(loop_scope="session")``, and runs the async fixtures of such tests in that loop too,
-because the emulators live there. pytest-asyncio is required (``pip install 'outbound[test]'``).
+because the emulators live there. pytest-asyncio is required: it comes with outbound's ``test`` extra.
 """
 
 from __future__ import annotations

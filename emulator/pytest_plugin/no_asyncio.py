@@ -12,7 +12,7 @@ import pytest
 
 INSTALL = (
     "outbound's pytest fixtures run in pytest-asyncio's event loop, and pytest-asyncio is not installed: "
-    "pip install 'outbound[test]' (or pip install pytest-asyncio)"
+    "install outbound with its test extra (pip install -e '.[test]' in a checkout) or pip install pytest-asyncio"
 )
 
 

@@ -106,6 +106,6 @@ def test_without_pytest_asyncio_the_fixtures_say_what_to_install(tmp_path: Path)
     result = run_pytest(project, "-p", "no:asyncio")
     assert (
         "outbound's pytest fixtures run in pytest-asyncio's event loop, and pytest-asyncio is not installed: "
-        "pip install 'outbound[test]' (or pip install pytest-asyncio)"
+        "install outbound with its test extra (pip install -e '.[test]' in a checkout) or pip install pytest-asyncio"
     ) in result.stdout, result.stdout
     assert result.returncode == 1
