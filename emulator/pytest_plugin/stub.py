@@ -6,9 +6,10 @@ client starts with (a TLS ClientHello begins with byte 0x16), so the single rout
 minted per SNI from the stub's own throwaway CA (``ca.py``), which the emulator trusts through ``upstream_ca``.
 
 Each request is recorded (``requests``, ``last``, ``received``) and answered by the newest matching rule
-(``respond``, ``route``), else by a small JSON echo of the method and the URL without its query. The echo
-leaves out headers, query and body on purpose: those are where handlers put credentials, and a stub that
-reflected them would hand them to the sandbox, spoiling the very assertion a credential test makes.
+(``respond``, ``route``; a route that raises answers 500 and logs why, so the test's report shows it), else by
+a small JSON echo of the method and the URL without its query. The echo leaves out headers, query and body on
+purpose: those are where handlers put credentials, and a stub that reflected them would hand them to the
+sandbox, spoiling the very assertion a credential test makes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import fnmatch
 import inspect
 import json as jsonlib
+import logging
 import socket
 import ssl
 import tempfile
@@ -31,6 +33,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from emulator.ca import SandboxCA
 from emulator.hosts import simple_glob_match
+
+log = logging.getLogger("outbound")  # where the report section (report.py) picks failures up
 
 TLS_HANDSHAKE_RECORD = 0x16  # the first byte of a TLS ClientHello (a TLS record of type handshake)
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -242,16 +246,22 @@ class UpstreamStub:
         rule = next((rule for rule in reversed(self._rules) if rule.matches(recorded)), None)
         if rule is None:
             return _echo(recorded).web_response()
-        answer = rule.answer
-        if not isinstance(answer, StubResponse):
-            produced = answer(recorded)
-            answer = await produced if inspect.isawaitable(produced) else produced
-            if not isinstance(answer, StubResponse):
-                raise TypeError(
-                    f"the upstream stub route for {rule.host}{rule.path} returned {type(answer).__name__}, "
-                    "not a StubResponse"
-                )
-        return answer.web_response()
+        try:
+            return (await _answer(rule, recorded)).web_response()
+        except Exception as error:  # the test's own route code: say so in its report, answer 500
+            message = f"upstream stub: the route for {rule.host} {rule.path} failed on {recorded.url}: {error!r}"
+            log.error("%s", message)
+            return web.Response(status=500, text=message)
+
+
+async def _answer(rule: _Rule, request: UpstreamRequest) -> StubResponse:
+    if isinstance(rule.answer, StubResponse):
+        return rule.answer
+    produced = rule.answer(request)
+    answer = await produced if inspect.isawaitable(produced) else produced
+    if not isinstance(answer, StubResponse):
+        raise TypeError(f"it returned {type(answer).__name__}, not a StubResponse")
+    return answer
 
 
 def _method(method: str | None) -> str | None:

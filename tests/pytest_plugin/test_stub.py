@@ -118,6 +118,23 @@ async def test_a_route_answers_from_the_request(stub: UpstreamStub, client: Upst
     )
 
 
+async def test_a_route_that_fails_answers_500_and_logs_why(
+    stub: UpstreamStub, client: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    @stub.route("api.github.com")
+    def broken(request: UpstreamRequest) -> StubResponse:
+        return {"login": "octocat"}  # type: ignore[return-value]  # the mistake under test
+
+    status, _, body = await fetch(client, "https://api.github.com/user")
+
+    message = (
+        "upstream stub: the route for api.github.com * failed on https://api.github.com/user: "
+        "TypeError('it returned dict, not a StubResponse')"
+    )
+    assert (status, body.decode()) == (500, message)
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [("outbound", "ERROR", message)]
+
+
 async def test_received_filters_and_last_explains_an_empty_stub(stub: UpstreamStub, client: Upstream) -> None:
     with pytest.raises(AssertionError, match="the upstream stub received no request"):
         stub.last  # noqa: B018 - the property raises
