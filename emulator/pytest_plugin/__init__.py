@@ -56,6 +56,8 @@ SESSION_FIXTURE = "_outbound_session"  # every fixture of the plugin depends on 
 SESSION_LOOP: Final = "session"
 CAPTURE: pytest.StashKey[TestCapture] = pytest.StashKey()
 _ASYNCIO_PLUGIN = "asyncio"  # pytest-asyncio's entry point name
+_FIXTURES = "outbound-fixtures"
+_LOOP_SCOPE = "_loop_scope"  # pytest-asyncio's attribute on fixture functions
 
 
 def __getattr__(name: str) -> Any:
@@ -76,7 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
         fixtures = importlib.import_module("emulator.pytest_plugin.fixtures")
     else:
         fixtures = importlib.import_module("emulator.pytest_plugin.no_asyncio")
-    config.pluginmanager.register(fixtures, "outbound-fixtures")
+    if config.pluginmanager.get_plugin(_FIXTURES) is None:
+        config.pluginmanager.register(fixtures, _FIXTURES)
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
@@ -108,27 +111,32 @@ def _run_in_session_loop(item: pytest.Function) -> None:
 def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
 ) -> Generator[None, Any, Any]:
-    # tryfirst: outside pytest-asyncio's wrapper, which reads the loop scope when the fixture starts.
-    if request.scope == "function" and _uses_outbound(request.node):
-        _fixture_in_session_loop(fixturedef, request.node)
-    return (yield)
+    """An async fixture of a test that uses outbound starts in the session loop, as the test runs there.
 
-
-def _fixture_in_session_loop(fixturedef: pytest.FixtureDef[Any], item: pytest.Item) -> None:
-    """An async fixture of a test that uses outbound runs in the session loop, as the test does."""
+    tryfirst: outside pytest-asyncio's wrapper, which reads the loop scope from the fixture function (the
+    attribute ``@pytest_asyncio.fixture(loop_scope=…)`` sets) when the fixture starts. It is set for this
+    setup only: the same fixture may serve other tests in their own loops.
+    """
     function = getattr(fixturedef.func, "__func__", fixturedef.func)
-    if not (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
-        return
-    # The attribute @pytest_asyncio.fixture(loop_scope=…) sets, and pytest-asyncio reads, on the function.
-    scope = getattr(function, "_loop_scope", None)
-    if scope is None:
-        setattr(function, "_loop_scope", SESSION_LOOP)  # noqa: B010 - an attribute functions do not declare
-    elif scope != SESSION_LOOP:
+    is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+    if not (is_async and request.scope == "function" and _uses_outbound(request.node)):
+        return (yield)
+    declared = getattr(function, _LOOP_SCOPE, None)
+    if declared not in (None, SESSION_LOOP):
         pytest.fail(
-            f"fixture {fixturedef.argname!r} of {item.nodeid} runs in a {scope}-scoped event loop, but outbound's "
-            f'fixtures live in the session\'s; declare it @pytest_asyncio.fixture(loop_scope="session")',
+            f"fixture {fixturedef.argname!r} of {request.node.nodeid} runs in a {declared}-scoped event loop, but "
+            f"outbound's fixtures live in the session's; declare it @pytest_asyncio.fixture(loop_scope=\"session\")",
             pytrace=False,
         )
+    had = hasattr(function, _LOOP_SCOPE)
+    setattr(function, _LOOP_SCOPE, SESSION_LOOP)
+    try:
+        return (yield)
+    finally:
+        if had:
+            setattr(function, _LOOP_SCOPE, declared)
+        else:
+            delattr(function, _LOOP_SCOPE)
 
 
 @pytest.hookimpl(wrapper=True)

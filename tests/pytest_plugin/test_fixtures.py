@@ -12,6 +12,7 @@ import pytest
 from tests.support.pytest_run import outcomes, run_pytest, user_project
 
 USER_TESTS = """
+    import asyncio
     import time
 
     import pytest
@@ -53,6 +54,20 @@ USER_TESTS = """
         assert (await seeded.fetch("https://kv.test/greeting")).text() == "seeded"
 
 
+    @pytest_asyncio.fixture
+    async def loop():
+        return asyncio.get_running_loop()
+
+
+    async def test_a_shared_fixture_runs_in_the_session_loop_for_outbound(loop, outbound):
+        assert loop is asyncio.get_running_loop()
+
+
+    @pytest.mark.asyncio
+    async def test_and_in_the_tests_own_loop_for_others(loop):
+        assert loop is asyncio.get_running_loop()
+
+
     def test_a_sync_test_gets_the_emulator(outbound):
         assert outbound.container_classes == {"TestSandbox": "TestSandbox"}
 
@@ -83,6 +98,8 @@ def test_state_is_fresh_per_test_and_async_needs_no_configuration(run: subproces
         "test_b_starts_fresh": "PASSED",
         "test_the_clock_moves_kv_expiry": "PASSED",
         "test_a_users_async_fixture_shares_the_loop": "PASSED",
+        "test_a_shared_fixture_runs_in_the_session_loop_for_outbound": "PASSED",
+        "test_and_in_the_tests_own_loop_for_others": "PASSED",
         "test_a_sync_test_gets_the_emulator": "PASSED",
         "test_in_another_loop": "ERROR",
         "test_with_a_fixture_in_another_loop": "ERROR",
