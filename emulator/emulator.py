@@ -129,8 +129,9 @@ class Emulator:
 
         State (sandboxes and their runtime overrides) lives in ``<project>/.outbound`` unless ``persist_to``
         names another folder or ``in_memory`` keeps it in memory. ``connect_to`` sends connections for
-        ``host[:port]`` to ``addr:port`` instead (like curl's --connect-to), and ``upstream_ca`` adds a CA that
-        upstream TLS certificates may chain to: together they let tests stand in for the internet.
+        ``host[:port]`` (``*``: every other host) to ``addr:port`` instead (like curl's --connect-to), and
+        ``upstream_ca`` adds a CA that upstream TLS certificates may chain to: together they let tests stand in
+        for the internet.
         KV, R2 and Secrets Store state lives beside the sandboxes (``kv/``, ``r2/``, ``secrets-store/``);
         ``clock`` (a ``bindings.FakeClock``) moves their time and ``binding_limits`` scales their limits.
         """
@@ -376,6 +377,31 @@ class Emulator:
             console_log.log(_CONSOLE_LEVELS.get(entry.level, logging.INFO), "%s", entry.message)
         if self._on_console is not None:
             self._on_console(entry)
+
+    async def reset(self) -> None:
+        """Start over without restarting the JS workers: every sandbox forgotten, KV, R2 and Secrets Store
+        empty, the audit log cleared. Module-level state of the handler file stays, as it stays between
+        requests in a production isolate. For in-memory emulators (the pytest plugin's fresh state per test:
+        starting the workers takes ~0.5 s, a reset a few ms)."""
+        if self.persist_to is not None:
+            raise UserError(
+                f"reset() empties an in-memory emulator only; this one keeps its state in {self.persist_to} "
+                "(load it with in_memory=True, or delete that folder)"
+            )
+        async with self._reloading:
+            for sandbox_id in await self.registry.list():
+                await self.registry.delete(sandbox_id)
+            version = self._current()
+            stale = version.bindings
+            # Fresh stores rather than emptied ones: entries a test's clock made expire would reappear if the
+            # clock went back, and an empty in-memory store is exactly what a new load opens.
+            version.bindings = await open_bindings(
+                binding_specs(version.config), None, clock=self.clock, limits=self._binding_limits
+            )
+            version.binding_host.bindings = version.bindings
+            if all(other.bindings is not stale for other in self._alive()):  # a retiring version may share them
+                await stale.close()
+            self.audit.clear()
 
     async def close(self) -> None:
         async with self._reloading:

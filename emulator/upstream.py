@@ -6,7 +6,9 @@ request as given: no User-Agent, Accept or Accept-Encoding of its own, no cookie
 environment. Bodies stream in both directions and are never decompressed. Certificates are verified against
 the system trust store plus an optional extra CA, and ``connect_to`` sends a host's connections to another
 address (as curl's ``--connect-to``) while the Host header, TLS SNI and certificate verification keep the
-name from the URL. (aiohttp does not resolve IP literals, so a ``connect_to`` key must be a host name.)
+name from the URL. The key ``*`` (or ``*:PORT``) reroutes every host name (on that port) that no other key
+names: a test can keep all traffic on the machine. aiohttp connects to an IP literal without resolving it, so
+a URL naming an IP that a route covers is refused (``InvalidRequest``) rather than sent past the route.
 
 Failures are mapped once, here, from aiohttp's and the OS's exceptions::
 
@@ -80,7 +82,8 @@ class InvalidRequest(UpstreamError):
 class UpstreamOptions:
     """How upstream connections are made; read from the worker's INIT options (key ``upstream``)."""
 
-    # "host:port" or "host" (any port) -> "address:port" or "address" (same port), like curl --connect-to.
+    # "host:port" or "host" (any port) -> "address:port" or "address" (same port), like curl --connect-to;
+    # "*" or "*:port": every host name no other key names (see ``rerouted``).
     connect_to: Mapping[str, str] = field(default_factory=dict)
     # A CA trusted in addition to the system's, e.g. a test CA or a corporate one.
     ca_file: Path | None = None
@@ -129,6 +132,7 @@ def _split_host_port(text: str, what: str) -> tuple[str, int | None]:
 
 
 Route = tuple[str, int | None]
+ANY_HOST = "*"  # a connect_to key's host that stands for every host name
 
 
 def parse_connect_to(connect_to: Mapping[str, str]) -> dict[Route, Route]:
@@ -141,9 +145,17 @@ def parse_connect_to(connect_to: Mapping[str, str]) -> dict[Route, Route]:
 
 
 def rerouted(routes: Mapping[Route, Route], host: str, port: int) -> tuple[str, int] | None:
-    """Where ``connect_to`` sends a connection for ``host:port``, or None when it is not rerouted."""
+    """Where ``connect_to`` sends a connection for ``host:port``, or None when it is not rerouted.
+
+    The most specific key wins: ``host:port``, then ``host``, then ``*:port``, then ``*``.
+    """
     name = host.lower().rstrip(".")
-    target = routes.get((name, port)) or routes.get((name, None))
+    target = (
+        routes.get((name, port))
+        or routes.get((name, None))
+        or routes.get((ANY_HOST, port))
+        or routes.get((ANY_HOST, None))
+    )
     if target is None:
         return None
     return target[0], target[1] or port
@@ -289,6 +301,7 @@ class Upstream:
         self, method: str, url: str, headers: Sequence[tuple[str, str]], body: Body = None
     ) -> UpstreamResponse:
         """Sends one request and returns once the response's status and headers have arrived."""
+        self._refuse_unroutable(url)
         try:
             response = await self._client().request(
                 method,
@@ -303,6 +316,22 @@ class Upstream:
         except Exception as error:  # every failure is mapped at this one boundary
             raise _map_error(error, url) from error
         return UpstreamResponse(response)
+
+    def _refuse_unroutable(self, url: str) -> None:
+        # aiohttp dials an IP literal directly, past the resolver that applies connect_to: a route that covers
+        # the address (above all ``*``, meant to keep a test's traffic on the machine) must not be bypassed.
+        if not self._routes:
+            return
+        try:
+            parsed = yarl.URL(url, encoded=True)
+            ip = ipaddress.ip_address(parsed.host or "")
+        except ValueError:
+            return
+        if rerouted(self._routes, str(ip), parsed.port or 0) is not None:
+            raise InvalidRequest(
+                f"{url}: connect_to reroutes {ip}, but a URL naming an IP address cannot be rerouted; "
+                "use a host name in the URL (or drop the route)"
+            )
 
     async def close(self) -> None:
         if self._session is not None:

@@ -15,9 +15,11 @@ from emulator.upstream import (
     CertificateRejected,
     ConnectFailed,
     ConnectionLost,
+    InvalidRequest,
     Upstream,
     UpstreamOptions,
     parse_connect_to,
+    rerouted,
 )
 from tests.support.upstream import LocalInternet, echoed
 
@@ -147,6 +149,43 @@ def test_connect_to_accepts_host_port_host_and_ipv6() -> None:
         ("any.test", None): ("::1", 80),
         ("::2", None): ("localhost", None),
     }
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("github.com", 443, ("127.0.0.1", 1)),  # host:port beats every other key
+        ("github.com", 80, ("127.0.0.1", 2)),  # then the host on any port
+        ("other.test", 443, ("127.0.0.1", 3)),  # then *:port
+        ("other.test", 8080, ("127.0.0.1", 8080)),  # then *, keeping the port when the route names none
+        ("Other.Test.", 80, ("127.0.0.1", 80)),  # names compare as DNS does
+    ],
+)
+def test_the_most_specific_connect_to_key_wins(host: str, port: int, expected: tuple[str, int]) -> None:
+    routes = parse_connect_to(
+        {"github.com:443": "127.0.0.1:1", "github.com": "127.0.0.1:2", "*:443": "127.0.0.1:3", "*": "127.0.0.1"}
+    )
+    assert rerouted(routes, host, port) == expected
+
+
+async def test_a_wildcard_route_sends_every_host_to_one_server(internet: LocalInternet) -> None:
+    client = Upstream(UpstreamOptions(connect_to={"*": internet.connect_to["upstream.test"]}))
+    try:
+        response = await client.request("GET", "http://made-up.example/echo", [("x-test", "1")])
+        seen = echoed(await response.read())
+        response.release()
+    finally:
+        await client.close()
+    assert seen["headers"] == [["Host", "made-up.example"], ["x-test", "1"]]
+
+
+async def test_an_ip_literal_a_route_covers_is_refused_not_sent_past_the_route(internet: LocalInternet) -> None:
+    client = Upstream(UpstreamOptions(connect_to={"*": internet.connect_to["upstream.test"]}))
+    try:
+        with pytest.raises(InvalidRequest, match=r"connect_to reroutes 203\.0\.113\.7, but a URL naming an IP"):
+            await client.request("GET", "http://203.0.113.7/echo", [])
+    finally:
+        await client.close()
 
 
 @pytest.mark.parametrize(
