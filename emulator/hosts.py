@@ -161,3 +161,25 @@ def pattern_problem(pattern: str) -> str | None:
     if pattern.endswith(".") and pattern != ".":
         return "ends with a dot; host names are compared with trailing dots stripped, so it never matches"
     return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def address_for_dialling(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for when one is embedded in it (IPv4-mapped, IPv4-compatible,
+    NAT64's well-known prefix, 6to4), else ``address``: checks on where a connection goes must see through
+    ``[::ffff:127.0.0.1]``, which Linux dials as 127.0.0.1 and Python 3.11 does not call loopback."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    packed = address.packed
+    if address in _NAT64 or (packed[:12] == bytes(12) and int(address) > 1):  # ::a.b.c.d (not :: or ::1)
+        return ipaddress.IPv4Address(packed[12:])
+    return address

@@ -46,6 +46,7 @@ from emulator.dns import DnsServer, FakeIPs, Resolver
 from emulator.emulator import Emulator
 from emulator.entry import WorkerAddress, WorkerEntry
 from emulator.errors import SandboxError, UserError
+from emulator.hosts import address_for_dialling
 from emulator.netns import DEFAULT_STATE_DIR, NetworkManager, SandboxNetwork, default_owner
 from emulator.policy import Policy
 from emulator.shell import SandboxShell
@@ -345,7 +346,7 @@ class Server:
 
     def _is_local(self, host: str) -> bool:
         try:
-            address = ipaddress.ip_address(host)
+            address = address_for_dialling(ipaddress.ip_address(host))
         except ValueError:
             return host.lower().rstrip(".") in ("localhost",) or host.lower().endswith(".localhost")
         if address.is_loopback or address.is_unspecified or str(address) in self._local:

@@ -186,6 +186,13 @@ async def test_the_emulator_is_out_of_reach(dev: DevServer) -> None:
     port_80 = await dev.run("reach-1", *CURL, "-i", f"http://{host_ip}/")
     assert port_80.stdout.startswith("HTTP/1.1 502"), port_80
     assert "is an address of the emulator's own machine" in port_80.stdout
+    # The URL a handler sees comes from the Host header: an IPv6 spelling of the host's loopback is its loopback
+    upstream_port = dev.internet.connect_to["upstream.test"].rsplit(":", 1)[1]
+    for spelling in ("[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::127.0.0.1]", "[2002:7f00:1::]"):
+        mapped = await dev.run(
+            "reach-1", *CURL, "-i", "-H", f"Host: {spelling}:{upstream_port}", f"http://{host_ip}/echo"
+        )
+        assert mapped.stdout.startswith("HTTP/1.1 502"), (spelling, mapped)
     memory = await dev.run("reach-1", "cat", f"/proc/{dev.info['pid']}/environ")
     assert memory.code != 0 and "Permission denied" in memory.stderr
     uid = await dev.run("reach-1", "id", "-u")
