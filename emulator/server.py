@@ -193,7 +193,7 @@ class Server:
         connections = Connections(identify, emulator.registry)
         self._local = await _local_addresses()
         dial = Dial(
-            connections, parse_connect_to(emulator.upstream_options.connect_to), self.fake_ips.name, self._is_local
+            connections, parse_connect_to(emulator.upstream_options.connect_to), self.fake_ips.name, self._refusal
         )
         self._tls = Tls(connections, self._ca_for)
         outbound = Outbound(connections, emulator.current_egress, dial, self._streamed)
@@ -344,14 +344,22 @@ class Server:
             "warning": EXPLICIT_WARNING.format(why="explicit proxy mode"),
         }
 
-    def _is_local(self, host: str) -> bool:
+    def _refusal(self, host: str) -> str | None:
+        """Why a sandbox's traffic must not be dialled to ``host`` (an address, or "localhost"), or None."""
         try:
             address = address_for_dialling(ipaddress.ip_address(host))
         except ValueError:
-            return host.lower().rstrip(".") in ("localhost",) or host.lower().endswith(".localhost")
+            name = host.lower().rstrip(".")
+            return OWN_MACHINE if name == "localhost" or name.endswith(".localhost") else None
         if address.is_loopback or address.is_unspecified or str(address) in self._local:
-            return True
-        return self.networks is not None and address in self.networks.subnet
+            return OWN_MACHINE
+        if self.networks is not None and address in self.networks.subnet:
+            return OWN_MACHINE
+        if address.is_link_local or str(address) in CLOUD_METADATA:
+            return "a link-local or cloud metadata address, which production egress cannot reach"
+        if not address.is_global:
+            return "a private address, which production egress cannot reach (connect_to can stand in for a host)"
+        return None
 
     def _sandbox_for_ip(self, ip: str) -> str | None:
         return self.networks.sandbox_for_ip(ip) if self.networks is not None else None
@@ -370,6 +378,11 @@ class Server:
         if host is None:
             raise SandboxError(f"sandbox {sandbox_id!r} is not running here; create it first")
         return host
+
+
+OWN_MACHINE = "an address of the emulator's own machine"
+# Metadata services outside link-local space: Alibaba Cloud, Azure's wire server, AWS over IPv6.
+CLOUD_METADATA = frozenset(("100.100.100.200", "168.63.129.16", "fd00:ec2::254"))
 
 
 def mitmproxy_addons() -> list[object]:

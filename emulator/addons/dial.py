@@ -5,10 +5,19 @@ host (rerouted by ``connect_to`` in tests and dev). Bytes that were never interc
 original destination, except that a synthetic address from the emulator's DNS is turned back into the name it
 stands for (dns.py) and rerouted the same way; the placeholder 11.0.0.1 stands for no real server, so such a
 connection is refused, as is every connection marked refused by the addons before.
+
+Production egress leaves from Cloudflare's network, which cannot reach this machine, its LAN or its cloud
+metadata service; here it would. So a destination is vetted where it is dialled: a host name is resolved
+once, every address it resolves to is checked (``refusal``), and the connection goes to the checked address,
+not to a second lookup that could answer differently. Only ``connect_to`` reroutes — the user's own choice —
+go to local addresses.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
 from collections.abc import Callable, Mapping
 
 from mitmproxy import connection
@@ -25,12 +34,12 @@ class Dial:
         connections: Connections,
         routes: Mapping[Route, Route],
         name_for_ip: Callable[[str], str | None],
-        is_local: Callable[[str], bool],
+        refusal: Callable[[str], str | None],
     ) -> None:
         self._connections = connections
         self._routes = routes
         self._name_for_ip = name_for_ip
-        self._is_local = is_local  # the host's own addresses: a sandbox must not reach them by passing through
+        self._refusal = refusal  # why an address must not be dialled for a sandbox (None: it may)
         self._expected: dict[tuple[str, tuple[str, int]], str | None] = {}
 
     def expect(self, client: connection.Client, address: tuple[str, int], sni: str | None) -> None:
@@ -41,11 +50,29 @@ class Dial:
     def target(self, host: str, port: int) -> tuple[str, int]:
         return rerouted(self._routes, host, port) or (host, port)
 
-    def forbidden(self, host: str) -> bool:
-        """A destination on this machine (its services, the control API, the proxy itself): never dialled."""
-        return self._is_local(host)
+    async def vet(self, host: str, port: int) -> tuple[tuple[str, int] | None, str]:
+        """Where to dial ``host`` for a sandbox: its first address if none of its addresses is refused, else
+        None and the reason, phrased to follow "outbound: refused: "."""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            why = self._refusal(host)
+            return (None, f"{host} is {why}") if why else ((host, port), "")
+        if why := self._refusal(host):
+            return None, f"{host} is {why}"
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            return None, f"{host} does not resolve ({error.strerror or error})"
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        for address in addresses:
+            if why := self._refusal(address):
+                return None, f"{host} resolves to {address}, {why}"
+        return (addresses[0], port), ""
 
-    def server_connect(self, data: ServerConnectionHookData) -> None:
+    async def server_connect(self, data: ServerConnectionHookData) -> None:
         why = self._connections.refusal(data.client)
         if why is not None:
             data.server.error = f"outbound: refused: {why}"
@@ -64,11 +91,19 @@ class Dial:
             return
         name = self._name_for_ip(host)
         if name is not None:
-            data.server.address = self.target(name, port)
             if data.server.sni is None:
                 data.server.sni = name
-        elif self.forbidden(host):
-            data.server.error = f"outbound: refused: {host} is an address of the emulator's own machine"
+            target = self.target(name, port)
+            if target != (name, port):
+                data.server.address = target
+                return
+            host = name
+        # A destination the sandbox chose itself: the address it dialled, or a name in a CONNECT.
+        address, why = await self.vet(host, port)
+        if address is None:
+            data.server.error = f"outbound: refused: {why}"
+        else:
+            data.server.address = address
 
     def client_disconnected(self, client: connection.Client) -> None:
         for key in [k for k in self._expected if k[0] == client.id]:

@@ -69,7 +69,7 @@ class Outbound:
             assert isinstance(answer.body, bytes)
             flow.response = make_response(answer.status, answer.reason, answer.headers, answer.body)
         elif isinstance(decision, Passthrough):
-            self._pass_through(flow, decision, pending.target)
+            await self._pass_through(flow, decision, pending.target)
         elif isinstance(decision, RunHandler):
             await self._run(flow, pending, decision)
 
@@ -79,7 +79,7 @@ class Outbound:
             assert flow.response is not None
             flow.response.stream = True  # a handler body from the loopback server: as it comes
 
-    def _pass_through(self, flow: http.HTTPFlow, decision: Passthrough, where: Target) -> None:
+    async def _pass_through(self, flow: http.HTTPFlow, decision: Passthrough, where: Target) -> None:
         if decision.step is Step.NOT_INTERCEPTED:
             return  # the bytes go where the sandbox sent them (Dial reroutes synthetic DNS addresses)
         # ContainerProxy's fetch(request): to the host the request URL names, rerouted as connect_to says.
@@ -88,14 +88,13 @@ class Outbound:
         host_header = flow.request.host_header
         name = where.hostname.strip("[]")
         target = self._dial.target(name, port)
-        if target == (name, port) and self._dial.forbidden(name):
-            flow.response = make_response(
-                502,
-                "",
-                [("content-type", "text/plain;charset=UTF-8")],
-                f"outbound: refused: {name} is an address of the emulator's own machine\n".encode(),
-            )
-            return
+        if target == (name, port):  # not rerouted by connect_to: vetted, and pinned to the address checked
+            vetted, why = await self._dial.vet(name, port)
+            if vetted is None:
+                text = f"outbound: refused: {why}; the request was not forwarded.\n"
+                flow.response = make_response(502, "", [("content-type", "text/plain;charset=UTF-8")], text.encode())
+                return
+            target = vetted
         flow.request.scheme = scheme
         flow.request.host, flow.request.port = target
         flow.request.host_header = host_header

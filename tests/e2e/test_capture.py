@@ -193,6 +193,15 @@ async def test_the_emulator_is_out_of_reach(dev: DevServer) -> None:
             "reach-1", *CURL, "-i", "-H", f"Host: {spelling}:{upstream_port}", f"http://{host_ip}/echo"
         )
         assert mapped.stdout.startswith("HTTP/1.1 502"), (spelling, mapped)
+    # Production egress cannot reach this machine's LAN or its cloud metadata service; neither can a sandbox here
+    for host, why in (
+        ("169.254.169.254", "link-local or cloud metadata"),
+        ("[fd00:ec2::254]", "link-local or cloud metadata"),
+        ("10.1.2.3", "a private address"),
+        ("100.64.0.1", "a private address"),
+    ):
+        private = await dev.run("reach-1", *CURL, "-i", "-H", f"Host: {host}", f"http://{host_ip}/latest/meta-data/")
+        assert private.stdout.startswith("HTTP/1.1 502") and why in private.stdout, (host, private)
     memory = await dev.run("reach-1", "cat", f"/proc/{dev.info['pid']}/environ")
     assert memory.code != 0 and "Permission denied" in memory.stderr
     uid = await dev.run("reach-1", "id", "-u")

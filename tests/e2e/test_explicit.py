@@ -70,3 +70,18 @@ async def test_no_or_wrong_credentials_are_refused(dev: DevServer) -> None:
         )
         assert result.stdout.startswith("HTTP/1.1 407"), (credentials, result)
         assert "does not belong to any sandbox" in result.stdout
+
+
+async def test_passthrough_never_reaches_this_machine_or_its_network(dev: DevServer) -> None:
+    upstream_port = dev.internet.connect_to["upstream.test"].rsplit(":", 1)[1]
+    for url, why in (
+        (f"http://127.0.0.1:{upstream_port}/echo", "own machine"),
+        (f"http://[::ffff:127.0.0.1]:{upstream_port}/echo", "own machine"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local or cloud metadata"),
+        ("http://192.168.0.1/", "a private address"),
+    ):
+        result = await dev.run("ex-private", *CURL, "-i", url, cls="Agent")
+        assert result.stdout.startswith("HTTP/1.1 502") and why in result.stdout, (url, result)
+    # TLS that is not decrypted (no SNI for an address) is vetted where it is dialled too
+    tunnel = await dev.run("ex-private", *CURL, "-k", f"https://127.0.0.1:{upstream_port}/", cls="Agent")
+    assert tunnel.code != 0 and "upstream ok" not in tunnel.stdout, tunnel
