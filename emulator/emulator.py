@@ -17,6 +17,7 @@ their exec and files the shell a running server provides (``serve_sandboxes``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -26,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bindings import Bindings, Clock, open_bindings
+from bindings import BindingError, Bindings, Clock, SecretsStoreSpec, open_bindings
 from bindings import Limits as BindingLimits
 from emulator.audit import AUDIT_FILENAME, AuditLog, Redactor
 from emulator.classes import class_warnings, container_proxy_error, parse_description
@@ -92,7 +93,7 @@ class Emulator:
         self._upstream: Upstream | None = None
         self._stacks: StackMapper | None = None
         self.redactor = Redactor(config.secrets.values())
-        self.audit = AuditLog(None, self.redactor)  # to <state>/audit.jsonl once started with a state folder
+        self.audit = AuditLog(persist_to / AUDIT_FILENAME if persist_to is not None else None, self.redactor)
         self._log_filter = self.redactor.logging_filter()
 
     @classmethod
@@ -155,8 +156,6 @@ class Emulator:
 
     async def start(self) -> None:
         config = self.config
-        if self.persist_to is not None:
-            self.audit = AuditLog(self.persist_to / AUDIT_FILENAME, self.redactor)
         for logger in (log, console_log):  # handler failures and console output quote what handlers hold
             logger.addFilter(self._log_filter)
         self._work_dir = Path(tempfile.mkdtemp(prefix="outbound-"))
@@ -167,7 +166,8 @@ class Emulator:
         self._stacks = stacks
         specs = binding_specs(config)
         self.bindings = await open_bindings(specs, self.persist_to, clock=self.clock, limits=self._binding_limits)
-        self._binding_host = BindingHost(self.bindings)
+        await self._learn_bound_secrets()
+        self._binding_host = BindingHost(self.bindings, on_secret=self.redactor.add)
         pool = EnginePool(
             runtime_path=runtime,
             bundle_path=bundle.path,
@@ -189,7 +189,7 @@ class Emulator:
         self._pool = pool
         self._state = await StateStore.open(self.persist_to)
         self._upstream = Upstream(self.upstream_options)
-        self._egress = Egress(pool, self._upstream, stacks)
+        self._egress = Egress(pool, self._upstream, stacks, redact=self.redactor.redact)
         classes = {name: info["className"] for name, info in pool.report.get("classes", {}).items()}
         self._registry = SandboxRegistry(self._state, pool, classes, _default_class(config, classes))
         self.serve_sandboxes(None)
@@ -197,6 +197,15 @@ class Emulator:
             self._warn(f"esbuild: {message}")
         await self._check_classes(pool, classes)
         self._check_namespaces(classes)
+
+    async def _learn_bound_secrets(self) -> None:
+        """Redact the Secrets Store values bound now; values set later are learnt as handlers read them."""
+        assert self.bindings is not None
+        for name, spec in self.bindings.specs.items():
+            if isinstance(spec, SecretsStoreSpec):
+                # Not set (yet): get() throws in the handler too, so there is nothing to leak.
+                with contextlib.suppress(BindingError):
+                    self.redactor.add(await self.bindings[name].get())
 
     async def _check_classes(self, pool: EnginePool, classes: Mapping[str, str]) -> None:
         report = pool.report.get("classes", {})
