@@ -202,11 +202,9 @@ class Server:
         tlsconfig.get_cert = self._tls.get_cert  # type: ignore[method-assign]
         upstream_bundle = self.state_dir / "upstream-trust.pem"
         upstream_bundle.write_bytes(_upstream_trust(emulator.upstream_options.ca_file))
-        opts.update(
-            connection_strategy="lazy",
-            stream_large_bodies="1m",
-            ssl_verify_upstream_trusted_ca=str(upstream_bundle),
-        )
+        # No stream_large_bodies: Outbound decides per flow which bodies stream (a denied or handled request's
+        # never does).
+        opts.update(connection_strategy="lazy", ssl_verify_upstream_trusted_ca=str(upstream_bundle))
         self._master = master
         self._master_task = asyncio.create_task(master.run(), name="outbound-proxy")
         await self._wait_listening(self.explicit_port)

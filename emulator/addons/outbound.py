@@ -1,9 +1,13 @@
 """The decision procedure applied to intercepted HTTP: 520, passthrough, or a handler's answer.
 
-The decision is made when the request's headers arrive (it depends on the host, never on the body); a
-request for a handler is buffered for it, and passed-through bodies stream once they pass 1 MiB. Every
-request is decided against the sandbox's policy as it is now: a runtime change applies to an open keep-alive
-connection from its next request (contract §2.2).
+The decision is made when the request's headers arrive (it depends on the host, never on the body), and a
+passthrough is pointed at its destination then, before its body starts streaming out. Which bodies stream is
+decided here, per flow, not by mitmproxy's ``stream_large_bodies`` (its check also fires midway through a body
+and would stream a denied or handled request's body on to the host it names): a passed-through body streams
+when it is announced past 1 MiB or its length is not announced (chunked, or until the connection closes);
+small announced ones are cheaper whole. A request for a handler is buffered for it; a denied request's body
+goes nowhere. Every request is decided against the sandbox's policy as it is now: a runtime change applies to
+an open keep-alive connection from its next request (contract §2.2).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mitmproxy import http
+from mitmproxy.net.http.http1 import expected_http_body_size
 
 from emulator.addons.convert import Target, make_response, sandbox_request, target_of
 from emulator.addons.dial import Dial
@@ -24,6 +29,7 @@ from emulator.sandbox import LiveSandbox
 
 METADATA_KEY = "outbound"
 BAD_HOST = "outbound: the request's Host header does not make a valid URL; the request was not forwarded.\n"
+STREAM_PAST_BYTES = 1024 * 1024  # a passed-through body announced larger than this streams
 
 
 @dataclass
@@ -57,7 +63,10 @@ class Outbound:
         flow.metadata[METADATA_KEY] = Pending(live, decision, target)
         if isinstance(decision, Refuse):
             flow.kill()
-        # Passthrough bodies stream past 1 MiB (the stream_large_bodies option); small ones are cheaper whole.
+        elif isinstance(decision, Passthrough):
+            self._pass_through(flow, decision, target)
+            if flow.response is None and streams(flow.request, None):
+                flow.request.stream = True
 
     async def request(self, flow: http.HTTPFlow) -> None:
         pending = flow.metadata.get(METADATA_KEY)
@@ -68,16 +77,17 @@ class Outbound:
             answer = deny(decision)
             assert isinstance(answer.body, bytes)
             flow.response = make_response(answer.status, answer.reason, answer.headers, answer.body)
-        elif isinstance(decision, Passthrough):
-            self._pass_through(flow, decision, pending.target)
         elif isinstance(decision, RunHandler):
             await self._run(flow, pending, decision)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         pending = flow.metadata.get(METADATA_KEY)
-        if isinstance(pending, Pending) and pending.streamed:
-            assert flow.response is not None
+        if not isinstance(pending, Pending) or flow.response is None:
+            return
+        if pending.streamed:
             flow.response.stream = True  # a handler body from the loopback server: as it comes
+        elif isinstance(pending.decision, Passthrough) and streams(flow.request, flow.response):
+            flow.response.stream = True
 
     def _pass_through(self, flow: http.HTTPFlow, decision: Passthrough, where: Target) -> None:
         if decision.step is Step.NOT_INTERCEPTED:
@@ -118,3 +128,17 @@ class Outbound:
         request = flow.request
         request.scheme, request.host, request.port = "http", "127.0.0.1", self._streamed.port
         request.method, request.path, request.content = "GET", path, b""
+        self._dial.expect(flow.client_conn, ("127.0.0.1", self._streamed.port), None)  # ours, not the sandbox's
+
+
+def streams(request: http.Request, response: http.Response | None) -> bool:
+    """Whether a passed-through body (the response's, when given) should stream rather than be held whole."""
+    try:
+        size = expected_http_body_size(request, response)
+    except ValueError:
+        return False  # mitmproxy refuses a malformed length before any body moves
+    if size == 0 and response is None and request.is_http2 and "content-length" not in request.headers:
+        # HTTP/2 need not announce a request body; a request that has none ends with its headers, so
+        # streaming it costs nothing.
+        return True
+    return size is None or size < 0 or size > STREAM_PAST_BYTES
