@@ -7,7 +7,8 @@ and would stream a denied or handled request's body on to the host it names): a 
 when it is announced past 1 MiB or its length is not announced (chunked, or until the connection closes);
 small announced ones are cheaper whole. A request for a handler is buffered for it; a denied request's body
 goes nowhere. Every request is decided against the sandbox's policy as it is now: a runtime change applies to
-an open keep-alive connection from its next request (contract §2.2).
+an open keep-alive connection from its next request (contract §2.2). What was decided stays on the flow
+(``Pending``) for the later hooks and the audit record (addons/audit.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from emulator.addons.dial import Dial
 from emulator.addons.state import Connections
 from emulator.addons.streaming import StreamedAnswers
 from emulator.decide import Decision, Deny, Passthrough, Refuse, RunHandler, Step, decide_request
-from emulator.egress import Egress, Origin, deny
+from emulator.egress import Answer, Egress, Origin, deny
 from emulator.runtime.pool import ResponseBody
 from emulator.sandbox import LiveSandbox
 
@@ -35,9 +36,12 @@ STREAM_PAST_BYTES = 1024 * 1024  # a passed-through body announced larger than t
 @dataclass
 class Pending:
     sandbox: LiveSandbox
-    decision: Decision
+    decision: Decision | None  # None: never decided, the Host header makes no valid URL (answered 400)
     target: Target
-    streamed: bool = False
+    method: str  # as the sandbox sent it (a streamed handler answer rewrites the flow's)
+    streamed: bool = False  # the handler's body streams from the loopback server
+    answer: Answer | None = None  # the handler's: its console output, and why it failed
+    request_bytes: int | None = None  # the body the handler got (the flow's is emptied for the loopback server)
 
 
 class Outbound:
@@ -57,16 +61,17 @@ class Outbound:
             return  # Identify has answered already
         target = target_of(flow)
         if target.hostname is None:
+            flow.metadata[METADATA_KEY] = Pending(live, None, target, flow.request.method)
             flow.response = make_response(400, "", [("content-type", "text/plain;charset=UTF-8")], BAD_HOST.encode())
-            return
-        decision = decide_request(live.policy, target.destination, target.hostname)
-        flow.metadata[METADATA_KEY] = Pending(live, decision, target)
-        if isinstance(decision, Refuse):
-            flow.kill()
-        elif isinstance(decision, Passthrough):
-            self._pass_through(flow, decision, target)
-            if flow.response is None and streams(flow.request, None):
-                flow.request.stream = True
+        else:
+            decision = decide_request(live.policy, target.destination, target.hostname)
+            flow.metadata[METADATA_KEY] = Pending(live, decision, target, flow.request.method)
+            if isinstance(decision, Refuse):
+                flow.kill()
+            elif isinstance(decision, Passthrough):
+                self._pass_through(flow, decision, target)
+                if flow.response is None and streams(flow.request, None):
+                    flow.request.stream = True
 
     async def request(self, flow: http.HTTPFlow) -> None:
         pending = flow.metadata.get(METADATA_KEY)
@@ -114,7 +119,9 @@ class Outbound:
     async def _run(self, flow: http.HTTPFlow, pending: Pending, decision: RunHandler) -> None:
         live = pending.sandbox
         origin = Origin(live.id, live.description.config.class_name, live.container_id)
+        pending.request_bytes = len(flow.request.raw_content or b"")
         answer = await self._egress_of().run_handler(origin, sandbox_request(flow, pending.target), decision)
+        pending.answer = answer
         body = answer.body
         if isinstance(body, bytes):
             flow.response = make_response(answer.status, answer.reason, answer.headers, body)
