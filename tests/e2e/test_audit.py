@@ -1,5 +1,5 @@
 """The audit log of a real `outbound dev` (issue 5): one record per request a sandbox makes through the proxy, in
-<state>/audit.jsonl; secrets redacted from it.
+<state>/audit.jsonl and on the terminal; `outbound tail` following it; secrets redacted from all of it.
 
 Explicit-proxy capture works anywhere; the records of connections that never become HTTP (other ports, TLS
 that is not decrypted) need the namespace capture, and root."""
@@ -10,6 +10,8 @@ import asyncio
 import base64
 import json
 import shlex
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -111,6 +113,17 @@ async def test_every_request_through_the_proxy_is_one_record(dev: DevServer) -> 
     assert summary(https) == ("GET", "https://github.com/echo", "internet passthrough", None, 200, None)
     assert [passed.response_bytes, https.response_bytes] == sizes[2:]
     assert all(0 < record.duration_ms < 20_000 for record in (virtual, denied, passed, https))
+    # …and the terminal of `outbound dev` shows each as a line (console output went there as it happened)
+    deadline = time.monotonic() + 10
+    while "rec-1 GET https://github.com/echo → 200" not in dev.log.read_text() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    terminal = dev.log.read_text()
+    assert (
+        f'rec-1 POST http://virtual.test/v → 201 by outboundByHost["virtual.test"] (static per-host) '
+        f"{virtual.duration_ms:.1f} ms ↑5 B ↓{sizes[0]} B"
+    ) in terminal
+    assert "rec-1 GET http://denied.test/ → 520 by denied host" in terminal
+    assert '[rec-1 outboundByHost["virtual.test"]] virtual got POST /v' in terminal
 
 
 async def test_handler_answers_and_failures_are_recorded(dev: DevServer) -> None:
@@ -201,6 +214,90 @@ def rss(pid: int) -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) * 1024
 
 
+class Tail:
+    """`outbound tail` as a subprocess, started and connected on entry."""
+
+    def __init__(self, dev: DevServer, *args: str) -> None:
+        self.command = [sys.executable, "-m", "emulator", "tail", "--persist-to", str(dev.state), *args]
+        self.process: asyncio.subprocess.Process | None = None
+        self.stderr = ""
+
+    async def __aenter__(self) -> Tail:
+        self.process = await asyncio.create_subprocess_exec(
+            *self.command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT
+        )
+        assert self.process.stderr is not None
+        while "Ctrl-C stops" not in self.stderr:
+            line = await asyncio.wait_for(self.process.stderr.readline(), 20)
+            assert line, f"outbound tail ended before it followed: {self.stderr}"
+            self.stderr += line.decode()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+    async def lines(self, count: int, timeout: float = 10) -> list[str]:
+        """The next ``count`` records' first lines (the lines indented under them are skipped)."""
+        assert self.process is not None and self.process.stdout is not None
+        found: list[str] = []
+        while len(found) < count:
+            line = (await asyncio.wait_for(self.process.stdout.readline(), timeout)).decode()
+            assert line, f"outbound tail ended early: {found}"
+            if not line.startswith(" "):
+                found.append(line)
+        return found
+
+    async def end(self, *, interrupt: bool = True, timeout: float = 20) -> tuple[int, str, str]:
+        """Ctrl-C (or wait for it to end by itself); its exit code, the rest of stdout, and all of stderr."""
+        assert self.process is not None
+        if interrupt:
+            self.process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(self.process.communicate(), timeout)
+        assert self.process.returncode is not None
+        return self.process.returncode, out.decode(), self.stderr + err.decode()
+
+
+async def test_tail_json_receives_the_records_of_requests_made_while_it_runs(dev: DevServer) -> None:
+    await create(dev, "tail-a", "Audited")
+    await create(dev, "tail-b", "Audited")
+    await dev.run("tail-a", *CURL, "http://virtual.test/before")  # before the tail: not shown
+    async with Tail(dev, "--json") as every, Tail(dev, "--json", "--sandbox", "tail-b") as only_b:
+        await dev.run("tail-a", *CURL, "http://virtual.test/a")
+        await dev.run("tail-b", *CURL, "http://denied.test/b")
+        seen = [json.loads(line) for line in await every.lines(2)]
+        seen_b = [json.loads(line) for line in await only_b.lines(1)]
+        code, rest, stderr = await every.end()
+        code_b, rest_b, _ = await only_b.end()
+    assert [(r["sandbox"], r["url"], r["status"]) for r in seen] == [
+        ("tail-a", "http://virtual.test/a", 201),
+        ("tail-b", "http://denied.test/b", 520),
+    ]
+    assert seen_b == [seen[1]]
+    assert seen[1] == next(r.to_json() for r in read_records(dev, "tail-b"))  # as the file has it
+    assert (code, rest, code_b, rest_b) == (0, "", 0, "")  # Ctrl-C: quietly
+    assert "Traceback" not in stderr
+
+
+async def test_tail_ends_with_a_message_when_the_emulator_stops(internet: LocalInternet) -> None:
+    server = await start_audited(internet, "audit-stop", "explicit")
+    try:
+        await create(server, "stop-1", "Audited")
+        async with Tail(server) as tail:
+            await server.run("stop-1", *CURL, "http://virtual.test/x")
+            [line] = await tail.lines(1)
+            assert " stop-1 GET http://virtual.test/x → 201 by outboundByHost" in line
+            started = time.monotonic()
+            await server.stop()
+            assert time.monotonic() - started < 10  # an open tail does not hold the emulator's shutdown
+            code, rest, stderr = await tail.end(interrupt=False)
+    finally:
+        await server.stop()
+    assert (code, rest) == (0, "    console.log: virtual got GET /x\n")  # the handler's output, under its line
+    assert stderr.rstrip().endswith("outbound: the emulator stopped; tail ends")
+
+
 async def test_requests_no_sandbox_owns_are_logged_not_recorded(dev: DevServer) -> None:
     await create(dev, "anon", "Audited")
     proxy = str(dev.info["explicitProxy"])
@@ -215,12 +312,17 @@ async def test_requests_no_sandbox_owns_are_logged_not_recorded(dev: DevServer) 
     assert read_records(dev, "anon") == []
 
 
-async def test_no_secret_reaches_the_log_or_the_sandbox(dev: DevServer) -> None:
+async def test_no_secret_reaches_the_terminal_the_file_the_tail_or_the_sandbox(dev: DevServer) -> None:
     await create(dev, "leak-1", "Audited", "leak")
-    answers = [
-        await dev.run("leak-1", *CURL, "-i", f"http://anywhere.test/?mode={mode}&token={DOTENV_SECRET}")
-        for mode in ("ok", "throw", "unreachable")
-    ]
+    async with Tail(dev) as readable, Tail(dev, "--json") as as_json:
+        answers = [
+            await dev.run("leak-1", *CURL, "-i", f"http://anywhere.test/?mode={mode}&token={DOTENV_SECRET}")
+            for mode in ("ok", "throw", "unreachable")
+        ]
+        tail_text = "".join(await readable.lines(3))
+        tail_json = "".join(await as_json.lines(3))
+        _, rest, _ = await readable.end()
+        tail_text += rest
     records = await records_of(dev, "leak-1", 3)
     assert [record.status for record in records] == [200, 500, 500]
     assert all("[redacted]" in record.url for record in records)
@@ -229,6 +331,8 @@ async def test_no_secret_reaches_the_log_or_the_sandbox(dev: DevServer) -> None:
         [
             dev.log.read_text(),
             (dev.state / "audit.jsonl").read_text(),
+            tail_text,
+            tail_json,
             *(answer.stdout + answer.stderr for answer in answers),
         ]
     )
