@@ -38,15 +38,16 @@ MIN_SECRET_LENGTH = 4
 # A base64 run this long that encodes part of a secret is not a coincidence (64^-6 per position).
 MIN_BASE64_CORE = 6
 FOLLOWER_QUEUE = 1000  # records a follower may lag behind before it loses the oldest
+_JSON = json.JSONEncoder(ensure_ascii=False)  # made once: json.dumps with options builds one per call
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsoleLine:
     level: str  # console method: log, info, warn, error, debug
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     time: float  # when the request arrived, seconds since the epoch
     sandbox: str
@@ -298,12 +299,30 @@ class AuditLog:
         self._closed = False
         self._followers: list[Follower] = []
         self._listeners: list[Callable[[AuditRecord], None]] = []
+        self._soon: list[AuditRecord] = []  # add_soon's, until the loop comes round
 
     def add(self, record: AuditRecord) -> AuditRecord:
         """Redact ``record``, keep it, write it and hand it on; returns the redacted record."""
+        record, line = self._accept(record)
+        self._write(line)
+        return record
+
+    def add_soon(self, record: AuditRecord) -> None:
+        """``add`` once the running callback is done: off the path of the request it records (a proxy hook runs
+        before mitmproxy sends the response). Records keep their order; those of one turn of the event loop are
+        written together."""
+        self._soon.append(record)
+        if len(self._soon) == 1:
+            asyncio.get_running_loop().call_soon(self._add_pending)
+
+    def _add_pending(self) -> None:
+        pending, self._soon = self._soon, []
+        self._write(b"".join(self._accept(record)[1] for record in pending))
+
+    def _accept(self, record: AuditRecord) -> tuple[AuditRecord, bytes]:
+        """Redact, keep and hand on ``record``; the redacted record and its line for the file."""
         record = self._redacted(record)
         self._recent.append(record)
-        self._write(record)
         for listener in self._listeners:
             try:
                 listener(record)
@@ -312,20 +331,21 @@ class AuditLog:
         for follower in self._followers:
             if follower.sandbox in (None, record.sandbox):
                 follower.offer(record)
-        return record
-
-    def _write(self, record: AuditRecord) -> None:
         if self.path is None or self._closed:
+            return record, b""
+        return record, (_JSON.encode(record.to_json()) + "\n").encode()
+
+    def _write(self, lines: bytes) -> None:
+        if not lines or self.path is None or self._closed:
             return
-        line = (json.dumps(record.to_json(), ensure_ascii=False) + "\n").encode()
         try:
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            # One write per line: O_APPEND keeps lines whole when two emulators share a state folder.
-            written = os.write(self._fd, line)
-            while written < len(line):
-                written += os.write(self._fd, line[written:])
+            # Whole lines in one write: O_APPEND keeps them whole when two emulators share a state folder.
+            written = os.write(self._fd, lines)
+            while written < len(lines):
+                written += os.write(self._fd, lines[written:])
         except OSError as error:
             log.error("audit log %s: cannot write (%s); records stay in memory only", self.path, error)
             self._close_file()
@@ -378,7 +398,9 @@ class AuditLog:
             follower.close()
 
     def close(self) -> None:
-        """End every follower and close the file; records added later stay in memory only."""
+        """Write what ``add_soon`` still holds, end every follower and close the file; records added later stay in
+        memory only."""
+        self._add_pending()
         self._closed = True
         for follower in list(self._followers):
             follower.offer(None)

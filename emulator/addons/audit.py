@@ -4,10 +4,12 @@ redacts, keeps and writes them).
 HTTP: one record per request Outbound attributed, written in ``response`` (which mitmproxy fires after a
 streamed body finished) or in ``error`` (reset, upstream refused, client gone: status None and the reason).
 The decision, the handler, its console output and its failure come from Outbound's ``Pending`` on the flow.
-Bytes are body bytes as they crossed the proxy (content-encoded, de-chunked). Whole bodies are measured once
-complete; the bodies Outbound has stream (large or of unannounced length) pass through a counting function
-instead of the plain ``stream = True``, so they are counted without being held. A request whose Host header
-makes no valid URL is never decided: its record has the step "invalid URL".
+Bytes are body bytes as they crossed the proxy (content-encoded, de-chunked): whole bodies are measured once
+complete, and the bodies Outbound has stream (large, or of unannounced length) were counted as they passed
+(``ByteCounter``). No body streams for the audit's sake. A request whose Host header makes no valid URL is
+never decided: its record has the step "invalid URL". Records are added once the hook is done
+(``AuditLog.add_soon``): their cost is off the path of the response. Every hook of every addon costs on every
+request, so this one has only the three it needs.
 
 Connections that never become HTTP get one record each, when the sandbox's connection closes:
 
@@ -34,35 +36,13 @@ from mitmproxy import connection, http
 from mitmproxy.proxy import context, events, layer
 from mitmproxy.proxy.layers import TCPLayer
 
-from emulator.addons.outbound import METADATA_KEY, Pending
+from emulator.addons.outbound import METADATA_KEY, ByteCounter, Pending
 from emulator.audit import AuditLog, AuditRecord, ConsoleLine
 from emulator.decide import Refuse, RunHandler, Step
 
-AUDIT_KEY = "outbound.audit"
+AUDIT_KEY = "outbound.audited"  # set once the flow's record is made
 INVALID_URL = "invalid URL"  # the step of a request that was never decided (Outbound's 400)
 REFUSED = "closed: the sandbox's class does not intercept this traffic and enableInternet is false"
-
-
-class ByteCounter:
-    """A mitmproxy ``stream`` function that passes each chunk on unchanged and counts it."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, chunk: bytes) -> bytes:
-        self.count += len(chunk)
-        return chunk
-
-
-@dataclass
-class _Meter:
-    """The audit's own state on a flow: counters for streamed bodies, and whether the record was written."""
-
-    sent: ByteCounter | None = None
-    received: ByteCounter | None = None
-    recorded: bool = False
 
 
 @dataclass
@@ -102,18 +82,6 @@ class Audit:
         self._tunnels: dict[str, _Tunnel] = {}  # client connection id -> its tunnel
 
     # -- HTTP ------------------------------------------------------------------------------------------------
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.request.stream is True and METADATA_KEY in flow.metadata:  # Outbound has it stream
-            flow.request.stream = counter = ByteCounter()
-            flow.metadata[AUDIT_KEY] = _Meter(sent=counter)
-
-    def responseheaders(self, flow: http.HTTPFlow) -> None:
-        response = flow.response
-        if response is not None and response.stream is True and METADATA_KEY in flow.metadata:
-            response.stream = counter = ByteCounter()
-            meter = flow.metadata.setdefault(AUDIT_KEY, _Meter())
-            meter.received = counter
-
     def response(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
         self._record(flow, flow.response.status_code, None)
@@ -129,15 +97,12 @@ class Audit:
         pending = flow.metadata.get(METADATA_KEY)
         if not isinstance(pending, Pending):
             return  # CONNECT, or refused by Identify before any decision
-        meter = flow.metadata.get(AUDIT_KEY)
-        if meter is None:
-            meter = flow.metadata[AUDIT_KEY] = _Meter()
-        elif meter.recorded:
+        if AUDIT_KEY in flow.metadata:
             return  # one record per request, even if an error follows the response
-        meter.recorded = True
+        flow.metadata[AUDIT_KEY] = True
         decision, answer = pending.decision, pending.answer
         console = answer.tag.console if answer is not None and answer.tag is not None else ()
-        self._log.add(
+        self._log.add_soon(
             AuditRecord(
                 time=flow.request.timestamp_start,
                 sandbox=pending.sandbox.id,
@@ -147,8 +112,8 @@ class Audit:
                 handler=decision.label if isinstance(decision, RunHandler) else None,
                 status=status,
                 duration_ms=(time.time() - flow.request.timestamp_start) * 1000,
-                request_bytes=_bytes(meter.sent, flow.request, pending.request_bytes),
-                response_bytes=_bytes(meter.received, flow.response),
+                request_bytes=_bytes(pending.sent, flow.request, pending.request_bytes),
+                response_bytes=_bytes(pending.received, flow.response),
                 console=tuple(ConsoleLine(entry.level, entry.message) for entry in console),
                 error=error or (answer.failure if answer is not None else None),
             )
@@ -173,7 +138,7 @@ class Audit:
         if tunnel is None:
             return
         error = tunnel.server.error
-        self._log.add(
+        self._log.add_soon(
             AuditRecord(
                 time=tunnel.arrived,
                 sandbox=tunnel.sandbox,

@@ -8,7 +8,8 @@ when it is announced past 1 MiB or its length is not announced (chunked, or unti
 small announced ones are cheaper whole. A request for a handler is buffered for it; a denied request's body
 goes nowhere. Every request is decided against the sandbox's policy as it is now: a runtime change applies to
 an open keep-alive connection from its next request (contract §2.2). What was decided stays on the flow
-(``Pending``) for the later hooks and the audit record (addons/audit.py).
+(``Pending``) for the later hooks and the audit record (addons/audit.py); a streamed body passes through a
+``ByteCounter``, so the record can say how large it was without anything holding it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ class Pending:
     streamed: bool = False  # the handler's body streams from the loopback server
     answer: Answer | None = None  # the handler's: its console output, and why it failed
     request_bytes: int | None = None  # the body the handler got (the flow's is emptied for the loopback server)
+    sent: ByteCounter | None = None  # the request body, when it streams
+    received: ByteCounter | None = None  # the response body, when it streams
+
+
+class ByteCounter:
+    """A mitmproxy ``stream`` function: each chunk passes on unchanged, and is counted."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, chunk: bytes) -> bytes:
+        self.count += len(chunk)
+        return chunk
 
 
 class Outbound:
@@ -65,13 +81,13 @@ class Outbound:
             flow.response = make_response(400, "", [("content-type", "text/plain;charset=UTF-8")], BAD_HOST.encode())
         else:
             decision = decide_request(live.policy, target.destination, target.hostname)
-            flow.metadata[METADATA_KEY] = Pending(live, decision, target, flow.request.method)
+            pending = flow.metadata[METADATA_KEY] = Pending(live, decision, target, flow.request.method)
             if isinstance(decision, Refuse):
                 flow.kill()
             elif isinstance(decision, Passthrough):
                 self._pass_through(flow, decision, target)
                 if flow.response is None and streams(flow.request, None):
-                    flow.request.stream = True
+                    flow.request.stream = pending.sent = ByteCounter()
 
     async def request(self, flow: http.HTTPFlow) -> None:
         pending = flow.metadata.get(METADATA_KEY)
@@ -89,10 +105,9 @@ class Outbound:
         pending = flow.metadata.get(METADATA_KEY)
         if not isinstance(pending, Pending) or flow.response is None:
             return
-        if pending.streamed:
-            flow.response.stream = True  # a handler body from the loopback server: as it comes
-        elif isinstance(pending.decision, Passthrough) and streams(flow.request, flow.response):
-            flow.response.stream = True
+        # A handler's body from the loopback server streams as it comes; a passed-through one when large.
+        if pending.streamed or (isinstance(pending.decision, Passthrough) and streams(flow.request, flow.response)):
+            flow.response.stream = pending.received = ByteCounter()
 
     def _pass_through(self, flow: http.HTTPFlow, decision: Passthrough, where: Target) -> None:
         if decision.step is Step.NOT_INTERCEPTED:
