@@ -3,6 +3,8 @@
     async with RemoteEmulator.connect("examples/lockdown") as emu:      # finds <project>/.outbound/dev.json
         sandbox = await emu.create_sandbox("agent-1")
         await sandbox.set_outbound_handler("noHttp")
+        async for record in emu.follow_audit(sandbox="agent-1"):   # as `outbound tail` shows them
+            print(record.line())
 
 The ten runtime methods have the same names and raise the same errors as ``emulator.Sandbox``'s.
 """
@@ -11,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
+from emulator.audit import AuditRecord
 from emulator.config import resolve_config
 from emulator.errors import SandboxError, UserError
 from emulator.policy import OutboundHandlerNotFound
@@ -80,11 +83,14 @@ class RemoteEmulator:
             await self._session.close()
             self._session = None
 
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(headers={"authorization": f"Bearer {self._token}"})
+        return self._session
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
         try:
-            async with self._session.request(method, f"{self.url}{path}", json=body) as response:
+            async with self._client().request(method, f"{self.url}{path}", json=body) as response:
                 if response.content_type == "application/json":
                     data = await response.json()
                 else:
@@ -101,6 +107,34 @@ class RemoteEmulator:
                 raise SandboxError(message)
             raise UserError(message)
         return data
+
+    async def follow_audit(
+        self, sandbox: str | None = None, *, on_open: Callable[[], None] | None = None
+    ) -> AsyncIterator[AuditRecord]:
+        """The emulator's audit records from now on (only ``sandbox``'s when given), as they come; ends when the
+        emulator stops. ``on_open`` is called once the emulator follows: no record made after that is missed,
+        and none made before is replayed (as ``wrangler tail``; they are in ``<state>/audit.jsonl``)."""
+        params = {"sandbox": sandbox} if sandbox else {}
+        forever = aiohttp.ClientTimeout(total=None, sock_read=None)  # a quiet emulator is not a dead one
+        streaming = False
+        try:
+            async with self._client().get(f"{self.url}/v1/audit", params=params, timeout=forever) as response:
+                if response.status >= 400:
+                    failure = (await response.json()).get("error", {})
+                    raise UserError(failure.get("message", f"control API answered {response.status}"))
+                streaming, pending = True, b""
+                if on_open is not None:
+                    on_open()
+                async for chunk in response.content.iter_any():  # lines may be longer than readline allows
+                    lines = (pending + chunk).split(b"\n")
+                    pending = lines.pop()
+                    for line in lines:
+                        if line.strip():
+                            yield AuditRecord.from_json(json.loads(line))
+        except aiohttp.ClientError as error:
+            if streaming:
+                return  # the emulator went away mid-stream: the end, as a clean stop is
+            raise NotRunning(f"cannot reach the emulator's control API at {self.url}: {error}") from error
 
     async def sandboxes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.call("GET", "/v1/sandboxes")

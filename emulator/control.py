@@ -11,21 +11,30 @@ the sandbox registry, and answer JSON; they decide nothing.
     GET    /v1/sandboxes/{id}/ca               its CA certificate (PEM)
     GET    /v1/sandboxes/{id}/launch           how to start a command as it (outbound run, exec)
     POST   /v1/sandboxes/{id}/policy {method, args}   one of the ten runtime methods, by Cloudflare's name
+    GET    /v1/audit?sandbox=ID                audit records from now on (only ID's when given), as they come:
+                                               NDJSON, one AuditRecord.to_json() a line, until the emulator stops
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from emulator.audit import Follower
 from emulator.errors import SandboxError, UserError
 from emulator.policy import OutboundHandlerNotFound
 
 if TYPE_CHECKING:
     from emulator.server import Server
+
+NDJSON = "application/x-ndjson"
+# How often a quiet audit stream checks that its client is still there (it learns otherwise only on a write).
+CLIENT_CHECK_S = 5.0
 
 
 class ControlAPI:
@@ -33,6 +42,8 @@ class ControlAPI:
         self._server = server
         self._token = secrets.token_urlsafe(32)
         self._runner: web.AppRunner | None = None
+        self._followers: set[Follower] = set()
+        self._closing = False
 
     async def start(self) -> tuple[str, str]:
         app = web.Application(middlewares=[self._auth, self._errors])
@@ -42,6 +53,7 @@ class ControlAPI:
         app.router.add_get("/v1/sandboxes/{id}/ca", self._ca)
         app.router.add_get("/v1/sandboxes/{id}/launch", self._launch)
         app.router.add_post("/v1/sandboxes/{id}/policy", self._policy)
+        app.router.add_get("/v1/audit", self._audit)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -50,6 +62,9 @@ class ControlAPI:
         return f"http://127.0.0.1:{port}", self._token
 
     async def close(self) -> None:
+        self._closing = True
+        for follower in list(self._followers):  # end the audit streams first: cleanup waits for open requests
+            follower.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -119,6 +134,34 @@ class ControlAPI:
             sandbox_id, str(body["method"]), tuple(body.get("args", [])), body.get("class")
         )
         return web.json_response(policy.overrides.to_json())
+
+    async def _audit(self, request: web.Request) -> web.StreamResponse:
+        # Subscribed before the headers go out: a client that saw them misses no record made after.
+        follower = self._server.emulator.audit.subscribe(request.query.get("sandbox") or None)
+        self._followers.add(follower)
+        if self._closing:
+            follower.close()
+        response = web.StreamResponse(headers={"content-type": NDJSON, "cache-control": "no-store"})
+        watch = asyncio.create_task(_end_when_gone(request, follower), name="outbound-audit-client")
+        try:
+            await response.prepare(request)
+            async for record in follower:  # until the emulator stops or the client goes
+                await response.write(json.dumps(record.to_json(), ensure_ascii=False).encode() + b"\n")
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away mid-write
+        finally:
+            watch.cancel()
+            follower.close()
+            self._followers.discard(follower)
+        return response
+
+
+async def _end_when_gone(request: web.Request, follower: Follower) -> None:
+    """End ``follower`` once its client has gone: a quiet stream learns that only when it next writes."""
+    while request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(CLIENT_CHECK_S)
+    follower.close()
 
 
 def _error(status: int, kind: str, message: str) -> web.Response:

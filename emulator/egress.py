@@ -72,13 +72,18 @@ class Answer:
     body: bytes | AsyncIterable[bytes]
     decision: Decision
     tag: RequestTag | None = None
+    failure: str | None = None  # why the handler failed, for the audit record (the sandbox sees a 5xx)
 
 
 class Egress:
-    def __init__(self, pool: EnginePool, upstream: Upstream, stacks: StackMapper) -> None:
+    def __init__(
+        self, pool: EnginePool, upstream: Upstream, stacks: StackMapper, *, redact: Callable[[str], str] = str
+    ) -> None:
+        """``redact`` removes known secrets from the failure texts a sandbox is sent."""
         self.pool = pool
         self.upstream = upstream
         self.stacks = stacks
+        self.redact = redact
         # Set when a reload replaced this version: where a handler call decided against it goes once its pool
         # has stopped (the version serving then).
         self.replaced_by: Callable[[], Egress] | None = None
@@ -104,7 +109,9 @@ class Egress:
         try:
             response = await self.upstream.request(request.method, url, request.headers, request.body)
         except UpstreamError as error:
-            return _failure(502, decision, f"outbound: could not reach {url}: {error}\n")
+            answer = _failure(502, decision, f"outbound: could not reach {url}: {error}\n")
+            answer.failure = f"could not reach {url}: {error}"
+            return answer
         return Answer(response.status, response.reason, list(response.headers), _streamed(response), decision)
 
     async def run_handler(self, origin: Origin, request: SandboxRequest, decision: RunHandler) -> Answer:
@@ -155,8 +162,10 @@ class Egress:
                 what = str(failure)
         detail = self.stacks.describe(failure.error) if failure.error else str(failure)
         log.error("sandbox %s: %s failed: %s", origin.sandbox_id, handler, detail)
-        body = f"outbound: the outbound handler {handler} {what}. The request was not forwarded.\n"
-        return _failure(status, decision, body)
+        body = self.redact(f"outbound: the outbound handler {handler} {what}. The request was not forwarded.\n")
+        answer = _failure(status, decision, body)
+        answer.failure = detail.partition("\n")[0] + at  # `TypeError: boom at src/index.ts:3:9`, one line
+        return answer
 
 
 def deny(decision: Deny) -> Answer:

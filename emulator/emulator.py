@@ -22,6 +22,7 @@ a file the build read changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -33,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bindings import Bindings, Clock, open_bindings
+from bindings import BindingError, Bindings, Clock, SecretsStoreSpec, open_bindings
 from bindings import Limits as BindingLimits
 from emulator.audit import AUDIT_FILENAME, AuditLog, Redactor
 from emulator.classes import class_warnings, container_proxy_error, parse_description
@@ -103,7 +104,7 @@ class Emulator:
         self._registry: SandboxRegistry | None = None
         self._upstream: Upstream | None = None
         self.redactor = Redactor(config.secrets.values())
-        self.audit = AuditLog(None, self.redactor)  # to <state>/audit.jsonl once started with a state folder
+        self.audit = AuditLog(persist_to / AUDIT_FILENAME if persist_to is not None else None, self.redactor)
         self._log_filter = self.redactor.logging_filter()
 
     @classmethod
@@ -167,8 +168,6 @@ class Emulator:
 
     async def start(self) -> None:
         config = self.config
-        if self.persist_to is not None:
-            self.audit = AuditLog(self.persist_to / AUDIT_FILENAME, self.redactor)
         for logger in (log, console_log):  # handler failures and console output quote what handlers hold
             logger.addFilter(self._log_filter)
         self._work_dir = Path(tempfile.mkdtemp(prefix="outbound-"))
@@ -204,7 +203,8 @@ class Emulator:
             bindings = await open_bindings(
                 specs, self.persist_to, clock=self.clock, limits=self._binding_limits, reuse=reuse
             )
-        host = BindingHost(bindings)
+        await self._learn_bound_secrets(bindings)
+        host = BindingHost(bindings, on_secret=self.redactor.add)
         pool = EnginePool(
             runtime_path=self._runtime,
             bundle_path=bundle.path,
@@ -220,7 +220,7 @@ class Emulator:
             },
             standby=self._standby,
         )
-        egress = Egress(pool, self._upstream, stacks)
+        egress = Egress(pool, self._upstream, stacks, redact=self.redactor.redact)
         version = Version(number, config, bundle, stacks, bindings, host, pool, egress, bundle.path.parent)
         try:
             if self._registry is not None:  # v1's namespaces are served once its registry exists
@@ -235,6 +235,14 @@ class Emulator:
             await version.close([previous] if previous is not None else [])
             raise
         return version
+
+    async def _learn_bound_secrets(self, bindings: Bindings) -> None:
+        """Redact the Secrets Store values bound now; values set later are learnt as handlers read them."""
+        for name, spec in bindings.specs.items():
+            if isinstance(spec, SecretsStoreSpec):
+                # Not set (yet): get() throws in the handler too, so there is nothing to leak.
+                with contextlib.suppress(BindingError):
+                    self.redactor.add(await bindings[name].get())
 
     # -- reloading -------------------------------------------------------------------------------------
     async def reload(self) -> Reloaded:

@@ -353,7 +353,7 @@ async def send(
     failure: str | None = None
     try:
         answer = await egress.answer(origin, request, decision)
-        status = answer.status
+        status, failure = answer.status, answer.failure
         console = answer.tag.console if answer.tag is not None else []
         try:
             body = await _read(answer.body)
@@ -362,7 +362,7 @@ async def send(
                 f"the response from {handler or decision.step.value} broke off mid-body: {error}"
             ) from error
     except SandboxConnectionError as error:
-        failure = str(error)
+        failure, status = str(error), None
         raise
     finally:
         if audit is not None:
@@ -374,7 +374,7 @@ async def send(
                     url=request.url,
                     step=decision.step.value,
                     handler=handler,
-                    status=status if failure is None else None,
+                    status=status,
                     duration_ms=(time.perf_counter() - started) * 1000,
                     request_bytes=len(request.body or b""),
                     response_bytes=len(body),

@@ -33,6 +33,7 @@ from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.addons.tlsconfig import TlsConfig
 from mitmproxy.master import Master
 
+from emulator.addons.audit import Audit
 from emulator.addons.dial import Dial
 from emulator.addons.identify import Credentials, Identify
 from emulator.addons.outbound import Outbound
@@ -195,19 +196,20 @@ class Server:
         dial = Dial(
             connections, parse_connect_to(emulator.upstream_options.connect_to), self.fake_ips.name, self._refusal
         )
-        self._tls = Tls(connections, self._ca_for)
+        audit = Audit(emulator.audit, self.fake_ips.name)
+        self._tls = Tls(connections, self._ca_for, audit)
         outbound = Outbound(connections, emulator.current_egress, dial, self._streamed)
-        master.addons.add(identify, Ports(connections), self._tls, *mitmproxy_addons(), outbound, dial)
+        # Audit after Outbound (it reads the decision Outbound leaves on the flow) and before Dial (whose
+        # client_disconnected forgets why a connection was refused).
+        master.addons.add(identify, Ports(connections, audit), self._tls, *mitmproxy_addons(), outbound, audit, dial)
         tlsconfig = master.addons.get("tlsconfig")
         assert isinstance(tlsconfig, TlsConfig)
         tlsconfig.get_cert = self._tls.get_cert  # type: ignore[method-assign]
         upstream_bundle = self.state_dir / "upstream-trust.pem"
         upstream_bundle.write_bytes(_upstream_trust(emulator.upstream_options.ca_file))
-        opts.update(
-            connection_strategy="lazy",
-            stream_large_bodies="1m",
-            ssl_verify_upstream_trusted_ca=str(upstream_bundle),
-        )
+        # No stream_large_bodies: Outbound decides per flow which bodies stream (a denied or handled request's
+        # never does).
+        opts.update(connection_strategy="lazy", ssl_verify_upstream_trusted_ca=str(upstream_bundle))
         self._master = master
         self._master_task = asyncio.create_task(master.run(), name="outbound-proxy")
         await self._wait_listening(self.explicit_port)

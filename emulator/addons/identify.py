@@ -3,7 +3,8 @@
 Transparent capture: the peer address is the sandbox's address in its own network namespace, which nftables
 lets no one else use (netns.py), so the address is the identity. Explicit proxy: the sandbox's proxy
 credentials (``Proxy-Authorization: Basic <sandbox id>:<token>``), a random token per sandbox that only that
-sandbox's environment holds. The credentials are removed before anything is forwarded.
+sandbox's environment holds. The credentials are removed before anything is forwarded. A request no sandbox
+owns is answered 407 or 403 and logged as a warning: it has no sandbox to be audited under.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 
 from mitmproxy import connection, http
 
+log = logging.getLogger("outbound")
 UNATTRIBUTED = (
     "outbound: this connection does not belong to any sandbox. Connect through a sandbox started with "
     "`outbound run --sandbox ID -- …`, or send the sandbox's proxy credentials (HTTP_PROXY from `outbound run`).\n"
@@ -79,6 +82,7 @@ class Identify:
                 self._authenticate(flow)
         elif flow.client_conn.id not in self._owners and flow.response is None:
             flow.response = http.Response.make(403, UNATTRIBUTED, {"content-type": "text/plain;charset=UTF-8"})
+            _warn(flow, "the address belongs to no sandbox")
 
     def _authenticate(self, flow: http.HTTPFlow) -> None:
         owner = self._credentials.check(flow.request.headers.get("proxy-authorization"))
@@ -89,6 +93,7 @@ class Identify:
                 UNATTRIBUTED,
                 {"content-type": "text/plain;charset=UTF-8", "proxy-authenticate": 'Basic realm="outbound"'},
             )
+            _warn(flow, "no or wrong proxy credentials")
             return
         known = self._owners.get(flow.client_conn.id)
         if known is not None and known != owner:
@@ -97,5 +102,19 @@ class Identify:
                 "outbound: one connection cannot carry two sandboxes' credentials.\n",
                 {"content-type": "text/plain;charset=UTF-8"},
             )
+            _warn(flow, f"credentials of sandbox {owner!r} on a connection of sandbox {known!r}")
             return
         self._owners[flow.client_conn.id] = owner
+
+
+def _warn(flow: http.HTTPFlow, why: str) -> None:
+    assert flow.response is not None
+    peer = flow.client_conn.peername
+    log.warning(
+        "answered %d to %s %s from %s: %s",
+        flow.response.status_code,
+        flow.request.method,
+        flow.request.pretty_url,
+        f"{peer[0]}:{peer[1]}" if peer else "?",
+        why,
+    )

@@ -5,6 +5,8 @@
     outbound kv        KV keys, as `wrangler kv key … --local`                  (cli/stores.py)
     outbound r2        R2 objects, as `wrangler r2 object … --local`            (cli/stores.py)
     outbound secrets-store   Secrets Store secrets                              (cli/stores.py)
+    outbound dev / run / sandbox   a running emulator and its sandboxes        (cli/serve.py)
+    outbound tail      follow the requests sandboxes make, as audited           (cli/tail.py)
 
 Every command finds the Worker config as wrangler does (wrangler.json/.jsonc/.toml in the current folder or
 its parents) unless given ``--config`` or an entry file. User errors print one line and exit 1; a connection
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from bindings import BindingError
-from emulator.cli import request, serve, stores
+from emulator.cli import request, serve, stores, tail
 from emulator.errors import SandboxConnectionError, UserError
 
 EXIT_USER_ERROR = 1
@@ -51,6 +53,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argpa
     leaves = request.register(commands)
     leaves.update(serve.register(commands))
     leaves.update(stores.register(commands))
+    leaves.update(tail.register(commands))
     return parser, leaves
 
 

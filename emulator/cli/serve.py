@@ -1,7 +1,7 @@
 """``outbound dev``, ``outbound run`` and ``outbound sandbox``: a running emulator and the sandboxes it serves.
 
 outbound dev [PROJECT] [--capture auto|namespace|explicit] [--ip IP] [--port PORT] [--no-watch]
-                                                             serve until Ctrl-C, reloading on changes
+             [--no-log-requests]                serve until Ctrl-C, reloading on changes, a line per request
 outbound run --sandbox ID [--class NAME] [PROJECT] -- COMMAND [ARGS...]
 outbound sandbox list | create ID [--class NAME] | delete ID | ca ID
 """
@@ -12,12 +12,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
 from emulator.cli.common import Commands, Leaves, add_project_options, connect_to, split_target
+from emulator.cli.tail import print_records
 from emulator.client import RemoteEmulator
 from emulator.config import DEFAULT_DEV_PORT
 from emulator.emulator import Emulator
@@ -44,6 +46,10 @@ async def run_dev(args: argparse.Namespace) -> int:
         upstream_ca=args.cacert,
     )
     config = emulator.config
+    _redact_terminal(emulator)
+    if not args.no_log_requests:
+        # The handlers' console output shows as it happens (the outbound.console logger), so not again here.
+        emulator.audit.on_record(print_records(sys.stdout, console=False))
     if args.port is None:  # wrangler's default port gives way to a free one when taken; a chosen one does not
         worker = WorkerAddress(args.ip or config.dev_ip, config.dev_port, fallback=config.dev_port == DEFAULT_DEV_PORT)
     else:
@@ -77,6 +83,14 @@ async def run_dev(args: argparse.Namespace) -> int:
         await stop.wait()
         print("outbound: stopping", file=sys.stderr)
     return 0
+
+
+def _redact_terminal(emulator: Emulator) -> None:
+    """Redact secrets from everything that reaches this terminal through logging: the emulator filters its own
+    loggers; this covers their children and what other libraries (mitmproxy) print."""
+    for handler in [*logging.getLogger("outbound").handlers, logging.lastResort]:
+        if handler is not None:
+            handler.addFilter(emulator.redactor.logging_filter())
 
 
 def _remote(args: argparse.Namespace, target: str | None) -> RemoteEmulator:
@@ -150,6 +164,11 @@ def register(commands: Commands) -> Leaves:
         help="namespace: capture all traffic (needs root); explicit: HTTP_PROXY only; auto: the first that works here",
     )
     dev.add_argument("--workers", type=int, default=2, help="JS worker processes (default 2)")
+    dev.add_argument(
+        "--no-log-requests",
+        action="store_true",
+        help="do not print a line per request (they still go to <state>/audit.jsonl and `outbound tail`)",
+    )
     dev.add_argument(
         "--ip", metavar="IP", help="where the Worker's fetch listens (default: dev.ip of the config, else 127.0.0.1)"
     )

@@ -113,3 +113,19 @@ async def test_followers_get_records_as_they_come(tmp_path: Path) -> None:
     audit.close()
     await asyncio.wait_for(task, 5)
     assert received == [record]
+
+
+async def test_records_added_soon_are_written_in_order_by_the_next_turn_or_at_close(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    first, second, third = (
+        AuditRecord(0.0, "s", "GET", f"http://{n}/", "blocked", None, 520, 1.0, 0, 20) for n in "abc"
+    )
+    audit.add_soon(first)
+    audit.add_soon(second)
+    assert audit.records() == [] and not (tmp_path / "audit.jsonl").exists()  # still on the request's path
+    await asyncio.sleep(0)
+    assert audit.records() == [first, second]
+    audit.add_soon(third)
+    audit.close()  # what is still held is written, not lost
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    assert [AuditRecord.from_json(json.loads(line)) for line in lines] == [first, second, third]

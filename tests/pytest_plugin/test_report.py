@@ -83,7 +83,9 @@ def test_the_section_tells_the_requests_console_and_upstream_in_order(run: subpr
         ' agent-1 GET https://throws.test/deploy → 500 by outboundByHost["throws.test"] (static per-host) ' in lines[2]
     )
     assert lines[3] == "    console.log: about to fail on https://throws.test/deploy with [redacted]"
-    assert lines[4].startswith("ERROR: sandbox agent-1: ")
+    throw = line_of(FIXTURE, 'throw new TypeError("the upstream token is missing")')
+    assert lines[4] == f"    error: TypeError: the upstream token is missing at src/index.ts:{throw}:11"
+    assert lines[5].startswith("ERROR: sandbox agent-1: ")
 
 
 def test_secrets_stay_out_of_the_report(run: subprocess.CompletedProcess[str]) -> None:

@@ -16,6 +16,8 @@ Routes of ``upstream_app`` (``tag`` query parameters key what the recorder remem
     /chain/{n}                  302 to /chain/{n-1}; /chain/0 answers "end of chain"
     /status/{code}?reason=R     that status (and reason phrase) with a short text body
     /bytes/{size}?tag=T         size bytes in 64 KiB writes with Content-Length; counts what was written
+    /sink                       reads a request body of any size as it comes (recorded without it); answers
+                                {"received": bytes}
     /chunked?parts=a,b          the parts as separate chunks, without Content-Length
     /drip?tag=T                 a chunk every 20 ms until the client goes away; records that it went away
     /progress?tag=T             JSON {"written": bytes written for T, "gone": whether T's client went away}
@@ -285,6 +287,13 @@ def upstream_app(recorder: UpstreamRecorder) -> web.Application:
         await asyncio.sleep(10)
         return web.Response(text="slow")
 
+    async def sink(request: web.Request) -> web.Response:
+        received = 0  # read as it comes: request.read() would refuse a body past client_max_size (1 MiB)
+        async for chunk in request.content.iter_any():
+            received += len(chunk)
+        recorder.requests.append({"method": request.method, "path": request.raw_path, "bodyLength": received})
+        return web.json_response({"received": received})
+
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
     app.router.add_route("*", "/record", record)
@@ -293,6 +302,7 @@ def upstream_app(recorder: UpstreamRecorder) -> web.Application:
     app.router.add_route("*", "/chain/{n}", chain)
     app.router.add_route("*", "/status/{code}", status)
     app.router.add_get("/bytes/{size}", sized_bytes)
+    app.router.add_post("/sink", sink)
     app.router.add_get("/chunked", chunked)
     app.router.add_get("/drip", drip)
     app.router.add_get("/progress", progress)

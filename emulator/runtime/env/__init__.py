@@ -72,10 +72,19 @@ class BindingHost:
     clock from JS (the type "rpc"), and the emulator serves its Durable Object namespaces so (``serve``).
     """
 
-    def __init__(self, bindings: Bindings, extra: Mapping[str, Adapter] | None = None) -> None:
+    def __init__(
+        self,
+        bindings: Bindings,
+        extra: Mapping[str, Adapter] | None = None,
+        *,
+        on_secret: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_secret`` hears every Secrets Store value a handler reads, before the handler has it (the
+        emulator redacts it from its logs)."""
         from emulator.runtime.env import kv, r2, secrets  # noqa: PLC0415 - adapters import this module
 
         self.bindings = bindings
+        self._on_secret = on_secret
         self.streams = StreamTable()
         self._adapters: dict[type, Adapter] = {KVSpec: kv.serve, R2Spec: r2.serve, SecretsStoreSpec: secrets.serve}
         self._extra = dict(extra or {})
@@ -102,6 +111,8 @@ class BindingHost:
                     return _error("Error", f"env.{name} is not a binding of this Worker")
                 serve = self._adapters[type(spec)]
                 value, data = await serve(self.bindings[name], operation, arguments, body, self.streams)
+                if isinstance(spec, SecretsStoreSpec) and isinstance(value, str) and self._on_secret is not None:
+                    self._on_secret(value)
         except BindingError as error:
             return _error(error.js_name, str(error))
         except StorageError as error:
