@@ -31,6 +31,7 @@ from emulator.sandbox import LiveSandbox
 
 METADATA_KEY = "outbound"
 BAD_HOST = "outbound: the request's Host header does not make a valid URL; the request was not forwarded.\n"
+FOLDED = "outbound: a request header is folded over lines (obs-fold); the request was not forwarded.\n"
 STREAM_PAST_BYTES = 1024 * 1024  # a passed-through body announced larger than this streams
 
 
@@ -75,6 +76,12 @@ class Outbound:
         live = await self._connections.sandbox(flow.client_conn)
         if live is None:
             return  # Identify has answered already
+        if any(b"\r" in value or b"\n" in value for _, value in flow.request.headers.fields):
+            # mitmproxy keeps an obs-fold continuation inside the value and would send it on folded: the
+            # upstream then reads headers other than the ones decided on (RFC 9112 §5.2 lets us reject it).
+            flow.metadata[METADATA_KEY] = Pending(live, None, target_of(flow), flow.request.method)
+            flow.response = make_response(400, "", [("content-type", "text/plain;charset=UTF-8")], FOLDED.encode())
+            return
         target = target_of(flow)
         if target.hostname is None:
             flow.metadata[METADATA_KEY] = Pending(live, None, target, flow.request.method)
