@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 
 # Sends argv[4] (base64) to argv[2] ("host:port"), over TLS with SNI argv[3] ("-": plain), directly or, when
 # HTTP_PROXY is set, through that proxy (a CONNECT for TLS, Proxy-Authorization on plain requests). Prints the
-# answer's bytes as received, up to the connection's end or a 5 s silence.
+# answer's bytes as received: one response with a Content-Length, or up to the connection's end or a 5 s
+# silence.
 RAW = r"""
 import base64, os, socket, ssl, sys
 from urllib.parse import urlsplit
@@ -58,8 +59,17 @@ if sni != "-":
     sock = context.wrap_socket(sock, server_hostname=sni)
 sock.sendall(payload)
 answer = b""
+
+def complete(data):
+    # One whole response with a Content-Length: no need to wait for a keep-alive connection to go quiet.
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    lengths = [line.split(b":", 1)[1] for line in head.split(b"\r\n")[1:] if line.lower().startswith(b"content-length:")]
+    return len(lengths) == 1 and len(body) >= int(lengths[0])
+
 try:
-    while chunk := sock.recv(65536):
+    while not complete(answer) and (chunk := sock.recv(65536)):
         answer += chunk
 except (TimeoutError, socket.timeout, ConnectionResetError, ssl.SSLError):
     pass
