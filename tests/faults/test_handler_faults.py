@@ -15,12 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import FaultsDev, Healthy
+from tests.faults.conftest import FAULTS, FaultsDev, Healthy
 from tests.support.upstream import LocalInternet
 
 pytestmark = pytest.mark.e2e
 
 NOT_FORWARDED = "The request was not forwarded.\n"
+THROW_LINE = next(
+    n for n, text in enumerate((FAULTS / "src" / "index.ts").read_text().splitlines(), 1) if "handler exploded" in text
+)
+THROW_AT = f"src/index.ts:{THROW_LINE}:11"
 
 
 async def settle(healthy: Healthy, count: int = 3) -> None:
@@ -42,8 +46,8 @@ def forwarded(internet: LocalInternet, tag: str) -> list[object]:
         (
             "throws",
             500,
-            "outboundHandlers.throws of Faulty threw TypeError at src/index.ts:16:11;",
-            "TypeError: handler exploded at src/index.ts:16:11",
+            f"outboundHandlers.throws of Faulty threw TypeError at {THROW_AT};",
+            f"TypeError: handler exploded at {THROW_AT}",
         ),
         (
             "notResponse",
