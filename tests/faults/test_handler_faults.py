@@ -113,7 +113,12 @@ async def test_a_crashed_worker_fails_only_the_request_it_was_running(dev: Fault
     [record] = await dev.records("faulty-crash", 1)
     assert record["status"] == 503 and "crashed" in str(record["error"])
     await settle(healthy)
-    assert set(healthy.statuses) == {200}, healthy.failures
+    # The marked handler only awaits, so its worker kept serving: the healthy sandbox's one request in flight
+    # may have been running there when it died, and fails with it (a request a lost worker had not started is
+    # resent; one that ran handler code is not, as that code may have had effects). Nothing else fails.
+    assert set(healthy.statuses) <= {200, -503} and healthy.statuses.count(-503) <= 1, healthy.failures
+    assert all("outboundHandlers.fine of Faulty could not finish: its JS worker crashed" in f for f in healthy.failures)
+    assert healthy.statuses[-3:] == [200] * 3
 
 
 async def test_requests_queued_behind_a_blocked_worker_are_served_by_another(dev: FaultsDev) -> None:
