@@ -55,7 +55,7 @@ class StreamedAnswers:
                     writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
                     await writer.drain()
                     continue
-                await self._write(writer, *answer)
+                await self._write(reader, writer, *answer)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
@@ -65,6 +65,7 @@ class StreamedAnswers:
 
     async def _write(
         self,
+        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         status: int,
         reason: str,
@@ -78,21 +79,45 @@ class StreamedAnswers:
         if length is None:
             lines.append("transfer-encoding: chunked")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace"))
+        # mitmproxy sends nothing more on this connection until the answer is complete, so the end of its input
+        # means the sandbox hung up. Watched while waiting for each chunk: a body that stalls (a handler's fetch()
+        # of an upstream that stopped sending) would otherwise never be cancelled, and hold its upstream
+        # connection and its JS worker's request open for ever (tests/faults/test_upstream_faults.py).
+        gone = asyncio.ensure_future(reader.read(1))
+        chunks = aiter(body)
+        finished = False
         try:
-            async for chunk in body:
+            while True:
+                following = asyncio.ensure_future(anext(chunks, None))
+                await asyncio.wait((following, gone), return_when=asyncio.FIRST_COMPLETED)
+                if not following.done():
+                    following.cancel()
+                    raise ConnectionError("the sandbox hung up")
+                try:
+                    chunk = following.result()
+                except Exception:
+                    # The handler's body broke off: close without the final chunk, so the client sees a truncated
+                    # response, as from a server that failed mid-body.
+                    writer.close()
+                    finished = True  # the body ended itself: nothing to cancel
+                    raise ConnectionError("the handler's response body failed") from None
+                if chunk is None:
+                    break
                 if length is None:
                     writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 else:
                     writer.write(chunk)
                 await writer.drain()
-        except Exception:
-            # The handler's body broke off: close without the final chunk, so the client sees a truncated
-            # response, as from a server that failed mid-body.
-            writer.close()
-            raise ConnectionError("the handler's response body failed") from None
-        if length is None:
-            writer.write(b"0\r\n\r\n")
-        await writer.drain()
+            if length is None:
+                writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            finished = True
+        finally:
+            gone.cancel()
+            if not finished:  # the sandbox went away first: stop the handler's body (and what feeds it)
+                cancel = getattr(body, "cancel", None)
+                if cancel is not None:
+                    cancel()
 
 
 def _phrase(status: int) -> str:

@@ -62,6 +62,7 @@ class Kind(enum.IntEnum):
     RPC = 16  # worker → parent: a binding call (KV, R2, secrets) from JS; id is the worker's call id
     RPC_RESULT = 17  # parent → worker: the binding call's result
     LOAD = 18  # parent → worker: JSON bundle, env and bindings, for a worker started without them (a spare)
+    ACCEPT = 19  # worker → parent: this request's handler starts now (sent before it runs, not batched)
 
 
 def encode_frame(kind: Kind, ident: int, payload: bytes = b"") -> bytes:

@@ -40,6 +40,7 @@ from emulator.runtime.standby import Standby, start_worker_process
 
 SUPERVISE_INTERVAL_S = 0.05
 RETIRE_POLL_S = 0.02
+UNREAD_RETRIES = 2  # how often a request a lost worker never started is sent to another worker
 COLLECT_INTERVAL_S = 0.2
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -128,9 +129,12 @@ class HandlerTimeout(HandlerError):
 class WorkerLost(HandlerError):
     """The worker running the handler died or was killed (CPU or memory limit, crash)."""
 
-    def __init__(self, message: str, *, reason: str) -> None:
+    def __init__(self, message: str, *, reason: str, unread: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        # The worker never started this request (no ACCEPT came back): no handler code ran for it, so nothing
+        # was forwarded and ``run`` may send it to another worker.
+        self.unread = unread
 
 
 class ModuleLoadError(UserError):
@@ -210,6 +214,7 @@ class _Exchange:
     complete: bytes | None = None  # the body, when it arrived whole in the HEAD frame
     streaming: bool = False
     done: bool = False
+    accepted: bool = False  # the worker said it started running the handler (Kind.ACCEPT)
 
     def acknowledge(self, size: int) -> None:
         if not self.done:
@@ -303,6 +308,10 @@ class _Worker(asyncio.Protocol):
             self._on_end(ident, payload)
         elif kind == Kind.ERROR:
             self._on_error(ident, payload)
+        elif kind == Kind.ACCEPT:
+            exchange = self.exchanges.get(ident)
+            if exchange is not None:
+                exchange.accepted = True
         elif kind == Kind.LOG:
             self.pool.console(ident, _LEVELS.get(payload[0], "log"), payload[1:].decode(errors="replace"))
         elif kind == Kind.RPC:
@@ -544,7 +553,7 @@ class EnginePool:
             worker.ready.exception()  # retrieved: the spawner reports it
         message = _lost_message(reason, self.limits)
         for exchange in list(worker.exchanges.values()):
-            exchange.fail(WorkerLost(message, reason=reason))
+            exchange.fail(WorkerLost(message, reason=reason, unread=not exchange.accepted))
         for future in worker.calls.values():
             if not future.done():
                 future.set_exception(WorkerLost(message, reason=reason))
@@ -628,9 +637,22 @@ class EnginePool:
 
         ``response_timeout_s`` replaces ``Limits.response_timeout_s`` for this call (``math.inf``: no limit).
         """
+        timeout_s = self.limits.response_timeout_s if response_timeout_s is None else response_timeout_s
+        for attempt in range(UNREAD_RETRIES + 1):
+            try:
+                return await self._run_once(call, request, tag, timeout_s)
+            except WorkerLost as lost:
+                # A request queued behind a handler that blocked or crashed its worker dies with that worker
+                # although it never ran; another sandbox's request must not pay for that handler (tests/faults).
+                if not lost.unread or attempt == UNREAD_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _run_once(
+        self, call: HandlerCall, request: HandlerRequest, tag: Any, timeout_s: float
+    ) -> HandlerResponse:
         worker = await self._ready_worker()
         ident = self._ident()
-        timeout_s = self.limits.response_timeout_s if response_timeout_s is None else response_timeout_s
         exchange = _Exchange(ident=ident, worker=worker, tag=tag, response_timeout_s=timeout_s)
         worker.exchanges[ident] = exchange
         self._remember(ident, tag)

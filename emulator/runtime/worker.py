@@ -201,6 +201,12 @@ class Channel(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self._flush)
         self._outgoing.append(encode_frame(kind, ident, payload))
 
+    def accept(self, ident: int) -> None:
+        """Tell the parent, now rather than at the end of this turn, that ``ident``'s handler starts: if it then
+        blocks the loop or crashes the process, the parent knows which requests never ran and may resend them."""
+        self._outgoing.append(encode_frame(Kind.ACCEPT, ident))
+        self._flush()
+
     def _flush(self) -> None:
         frames, self._outgoing = self._outgoing, []
         if self._transport is not None and not self._transport.is_closing():
@@ -311,6 +317,7 @@ async def serve(fd: int) -> None:
     def on_frame(kind: Kind, ident: int, payload: bytes) -> None:
         if kind is Kind.REQUEST:
             channel.inflight += 1
+            channel.accept(ident)
             context = contextvars.copy_context()
             context.run(_run_in_context, dispatch, ident, payload)
         elif kind is Kind.CALL:

@@ -45,6 +45,9 @@ class Result:
 class DevServer:
     """`outbound dev` as a subprocess, and `outbound run` against it."""
 
+    # The module `python -m` runs; tests/faults/limited_dev.py is `outbound dev` with small containment limits.
+    module = "emulator"
+
     def __init__(self, project: Path, state: Path, internet: LocalInternet, capture: str) -> None:
         self.project = project
         self.state = state
@@ -66,7 +69,7 @@ class DevServer:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "emulator",
+                self.module,
                 "dev",
                 str(self.project),
                 "--persist-to",

@@ -284,6 +284,7 @@ function withLength(headers, length) {
 
 async function streamBody(id, stream, entry) {
   const reader = stream.getReader();
+  entry.reader = reader;
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -309,4 +310,7 @@ export function cancel(id) {
   if (entry === undefined) return;
   entry.cancelled = true;
   entry.abort?.();
+  // The sandbox hung up: cancel the body now, not at its next chunk, which a stalled upstream may never send.
+  // The cancel reaches the body's source (a fetch() closes its upstream connection) and ends the pending read.
+  entry.reader?.cancel().catch(() => {});
 }
