@@ -98,7 +98,14 @@ class Dial:
                 data.server.address = target
                 return
             host = name
-        # A destination the sandbox chose itself: the address it dialled, or a name in a CONNECT.
+        # A destination the sandbox chose itself: the address it dialled, or a name in a CONNECT — which
+        # connect_to stands in for DNS for, as it does for the names the emulator's resolver answers.
+        target = self.target(host, port)
+        if target != (host, port):
+            data.server.address = target
+            if data.server.sni is None and not _is_address(host):
+                data.server.sni = host
+            return
         address, why = await self.vet(host, port)
         if address is None:
             data.server.error = f"outbound: refused: {why}"
@@ -109,3 +116,11 @@ class Dial:
         for key in [k for k in self._expected if k[0] == client.id]:
             del self._expected[key]
         self._connections.forget(client)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -85,3 +85,10 @@ async def test_passthrough_never_reaches_this_machine_or_its_network(dev: DevSer
     # TLS that is not decrypted (no SNI for an address) is vetted where it is dialled too
     tunnel = await dev.run("ex-private", *CURL, "-k", f"https://127.0.0.1:{upstream_port}/", cls="Agent")
     assert tunnel.code != 0 and "upstream ok" not in tunnel.stdout, tunnel
+
+
+async def test_tls_that_is_not_decrypted_goes_where_connect_to_says(dev: DevServer) -> None:
+    # PlainTls does not intercept HTTPS: the CONNECT's name is dialled, through --connect-to like any other
+    https = await dev.run("ex-plain", *CURL, "https://github.com/echo", cls="PlainTls")
+    assert https.code == 0, https
+    assert json.loads(https.stdout)["path"] == "/echo"
