@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class Watcher:
         self._changes: asyncio.Queue[set[tuple[Change, str]]] = asyncio.Queue()
         self._watches: dict[asyncio.Task[None], asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
+        self._catch_up: asyncio.Task[None] | None = None
         self.reloads = 0  # reloads attempted, for tests and the bench
 
     async def __aenter__(self) -> Watcher:
@@ -67,6 +69,8 @@ class Watcher:
         self._task = asyncio.create_task(self._run(folders), name="outbound-watch")
 
     async def close(self) -> None:
+        if self._catch_up is not None:
+            self._catch_up.cancel()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -86,11 +90,26 @@ class Watcher:
             await self._changes.get()
             while not self._changes.empty():  # everything that piled up makes one reload
                 self._changes.get_nowait()
+            since = time.time()
             await self._reload()
             if _folders(self._emulator.watched_files()) != folders:
                 folders = await self._watch()
+                # The OS watches a new folder only some time after asking (watchfiles registers it from its own
+                # thread): a file saved there meanwhile would be missed, so look at the files' times once then.
+                self._catch_up = asyncio.create_task(self._changed_since(since))
             else:
                 self._files = _resolved(self._emulator.watched_files())
+
+    async def _changed_since(self, since: float) -> None:
+        await asyncio.sleep(max(2 * self._step_ms, 100) / 1000)
+        for path in self._files:
+            try:
+                changed = path.stat().st_mtime > since
+            except OSError:
+                changed = True  # gone since the build: that is a change too
+            if changed:
+                self._changes.put_nowait(set())  # at worst a reload that finds nothing changed
+                return
 
     async def _watch(self) -> frozenset[Path]:
         """Watch the serving version's files; the previous watch stops once the new one is in place."""
