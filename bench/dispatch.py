@@ -11,33 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
+from _upstream import start_upstream
 
 from emulator import Emulator
 
 HANDLERS = Path(__file__).parent / "handlers"
 Request = Callable[[], Awaitable[object]]
-
-
-async def upstream() -> tuple[web.AppRunner, int]:
-    async def ok(_: web.Request) -> web.Response:
-        return web.Response(text="upstream ok")
-
-    app = web.Application()
-    app.router.add_get("/", ok)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    await web.SockSite(runner, sock).start()
-    return runner, sock.getsockname()[1]
 
 
 async def measure(send: Request, count: int, concurrency: int) -> tuple[float, float, float]:
@@ -77,7 +62,7 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     options = parser.parse_args()
 
-    runner, port = await upstream()
+    runner, [port] = await start_upstream()
     address = f"127.0.0.1:{port}"
     async with aiohttp.ClientSession() as client:
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import datetime
-import ipaddress
 import json
 import signal
 import socket
@@ -35,11 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from _upstream import create_throwaway_ca, start_upstream
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = Path(__file__).parent / "proxy"
@@ -50,64 +44,9 @@ HOST = "upstream.bench"
 
 
 def make_tls(folder: Path) -> tuple[ssl.SSLContext, Path]:
-    """A CA and a leaf for HOST; returns the server context and the CA file."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(HOST), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file = folder / "bench-ca.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    chain = folder / "leaf.pem"
-    chain.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM))
-    key_file = folder / "leaf.key"
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(chain, key_file)
-    return context, ca_file
-
-
-async def start_upstream(tls: ssl.SSLContext) -> tuple[web.AppRunner, int, int]:
-    async def ok(_: web.Request) -> web.Response:
-        return web.Response(text="upstream ok")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", ok)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    ports = []
-    for context in (None, tls):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock, ssl_context=context).start()
-        ports.append(sock.getsockname()[1])
-    return runner, ports[0], ports[1]
+    """A CA and a leaf for HOST (and 127.0.0.1); returns the server context and the CA file."""
+    ca = create_throwaway_ca("bench CA")
+    return ca.issue_leaf(HOST, "127.0.0.1").server_context(), ca.write_pem(folder / "bench-ca.pem")
 
 
 # -- the load client ---------------------------------------------------------------------------------------
@@ -328,7 +267,7 @@ async def main() -> None:
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="outbound-bench-proxy-"))
     tls, upstream_ca = make_tls(folder)
-    runner, http_port, https_port = await start_upstream(tls)
+    runner, (http_port, https_port) = await start_upstream(None, tls)
     mitm, mitm_port, mitm_ca = await start_mitmdump(folder, upstream_ca)
     lean, lean_port = await start_lean(folder, upstream_ca)  # same confdir, so the same CA as mitmdump
     emulator, info = await start_emulator(folder / "state", http_port, https_port, upstream_ca)
