@@ -198,7 +198,7 @@ class Server:
         )
         audit = Audit(emulator.audit, self.fake_ips.name)
         self._tls = Tls(connections, self._ca_for, audit)
-        outbound = Outbound(connections, emulator.current_egress, dial, self._streamed)
+        outbound = Outbound(connections, dial, self._streamed)
         # Audit after Outbound (it reads the decision Outbound leaves on the flow) and before Dial (whose
         # client_disconnected forgets why a connection was refused).
         master.addons.add(identify, Ports(connections, audit), self._tls, *mitmproxy_addons(), outbound, audit, dial)

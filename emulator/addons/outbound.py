@@ -14,7 +14,6 @@ an open keep-alive connection from its next request (contract §2.2). What was d
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from mitmproxy import http
@@ -25,7 +24,7 @@ from emulator.addons.dial import Dial
 from emulator.addons.state import Connections
 from emulator.addons.streaming import StreamedAnswers
 from emulator.decide import Decision, Deny, Passthrough, Refuse, RunHandler, Step, decide_request
-from emulator.egress import Answer, Egress, Origin, deny
+from emulator.egress import Answer, Origin, deny
 from emulator.runtime.pool import ResponseBody
 from emulator.sandbox import LiveSandbox
 
@@ -62,11 +61,8 @@ class ByteCounter:
 
 
 class Outbound:
-    def __init__(
-        self, connections: Connections, egress_of: Callable[[], Egress], dial: Dial, streamed: StreamedAnswers
-    ) -> None:
+    def __init__(self, connections: Connections, dial: Dial, streamed: StreamedAnswers) -> None:
         self._connections = connections
-        self._egress_of = egress_of
         self._dial = dial
         self._streamed = streamed
 

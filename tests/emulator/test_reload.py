@@ -241,8 +241,8 @@ async def test_a_proxied_request_decided_before_a_reload_runs_on_the_version_tha
         credentials = Credentials()
         identify = Identify(lambda ip: None, credentials)
         connections = Connections(identify, emu.registry)
-        outbound = Outbound(connections, emu.current_egress, Dial(connections, {}, lambda ip: None, lambda host: False),
-                            StreamedAnswers())  # fmt: skip
+        dial = Dial(connections, {}, lambda ip: None, lambda host: None)
+        outbound = Outbound(connections, dial, StreamedAnswers())
         secret = base64.b64encode(f"s1:{credentials.issue('s1')}".encode()).decode()
 
         async def decided() -> http.HTTPFlow:
