@@ -175,6 +175,16 @@ export function shareBody(owner) {
   return new BodyState(null, state.stream, state.oneTime);
 }
 
+// The body as a Uint8Array / ArrayBuffer of its own (a view onto a larger buffer is copied out).
+export async function consumeBytes(target) {
+  const bytes = await consumeBody(target);
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+}
+
+export async function consumeArrayBuffer(target) {
+  return (await consumeBytes(target)).buffer;
+}
+
 export function mixinBody(Class) {
   const methods = {
     get body() {
@@ -183,13 +193,11 @@ export function mixinBody(Class) {
     get bodyUsed() {
       return bodyUsed(this);
     },
-    async arrayBuffer() {
-      const bytes = await consumeBody(this);
-      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+    arrayBuffer() {
+      return consumeArrayBuffer(this);
     },
-    async bytes() {
-      const bytes = await consumeBody(this);
-      return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+    bytes() {
+      return consumeBytes(this);
     },
     // UTF-8 with replacement; a leading byte order mark is dropped (workerd strip_bom_in_read_all_text).
     async text() {

@@ -7,7 +7,17 @@
 // of about CHUNK_BYTES through an upload ("write"/"finish"/"abort"), so no value is ever whole in memory
 // twice. A get body comes back whole when small, else as a stream pulled a chunk at a time.
 import { callBinding, pulledBody } from "./rpc.js";
-import { BodyState, STREAM_LOCKED, bodyStream, bodyUsed, consumeBody, kBody, toBytes } from "../body.js";
+import {
+  BodyState,
+  STREAM_LOCKED,
+  bodyStream,
+  bodyUsed,
+  consumeArrayBuffer,
+  consumeBody,
+  consumeBytes,
+  kBody,
+  toBytes,
+} from "../body.js";
 import { Blob, blobBytes, makeBlob } from "../blob.js";
 import { Headers } from "../headers.js";
 import { ReadableStream, declareLength, expectedLength, isDisturbed } from "../streams.js";
@@ -253,14 +263,12 @@ export class R2ObjectBody extends R2Object {
     return bodyUsed(this);
   }
 
-  async arrayBuffer() {
-    const bytes = await consumeBody(this);
-    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+  arrayBuffer() {
+    return consumeArrayBuffer(this);
   }
 
-  async bytes() {
-    const bytes = await consumeBody(this);
-    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  bytes() {
+    return consumeBytes(this);
   }
 
   async text() {
