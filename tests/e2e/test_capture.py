@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator.netns import default_owner
 from tests.e2e.conftest import CAPTURE, DevServer, namespaces_available, seen_header, start_dev, traversable_folder
 from tests.support.upstream import LocalInternet
 
@@ -34,9 +35,10 @@ async def dev(internet: LocalInternet) -> AsyncIterator[DevServer]:
         await server.stop()
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
-    owner = f"{server.info['pid']}"
-    assert not [line for line in netns.splitlines() if line.startswith("obd-")], netns
-    assert "outbound_" not in tables, (owner, tables)
+    assert server.process is not None
+    owner = default_owner(server.process.pid)
+    assert not [line for line in netns.splitlines() if line.startswith(f"obd-{owner}-")], netns
+    assert f"outbound_{owner}" not in tables.split(), tables
 
 
 def workdir(dev: DevServer, sandbox: str) -> Path:
