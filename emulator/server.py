@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -47,9 +46,9 @@ from emulator.dns import DnsServer, FakeIPs, Resolver
 from emulator.emulator import Emulator
 from emulator.entry import WorkerAddress, WorkerEntry
 from emulator.errors import SandboxError, UserError
-from emulator.hosts import address_for_dialling
 from emulator.netns import DEFAULT_STATE_DIR, NetworkManager, SandboxNetwork, default_owner
 from emulator.policy import Policy
+from emulator.reach import Unreachable, local_addresses
 from emulator.shell import SandboxShell
 from emulator.upstream import parse_connect_to
 
@@ -115,7 +114,6 @@ class Server:
         self._control: Any = None
         self._tls: Tls | None = None
         self._lock = asyncio.Lock()
-        self._local: set[str] = set()
         self._worker_address = worker_address
         self._entry: WorkerEntry | None = None
         self.worker_url = ""
@@ -192,9 +190,12 @@ class Server:
         master = Master(opts)
         identify = Identify(self._sandbox_for_ip, self.credentials)
         connections = Connections(identify, emulator.registry)
-        self._local = await _local_addresses()
+        unreachable = Unreachable(
+            await asyncio.to_thread(local_addresses),
+            (self.networks.subnet,) if self.networks is not None else (),
+        )
         dial = Dial(
-            connections, parse_connect_to(emulator.upstream_options.connect_to), self.fake_ips.name, self._refusal
+            connections, parse_connect_to(emulator.upstream_options.connect_to), self.fake_ips.name, unreachable.refusal
         )
         audit = Audit(emulator.audit, self.fake_ips.name)
         self._tls = Tls(connections, self._ca_for, audit)
@@ -346,23 +347,6 @@ class Server:
             "warning": EXPLICIT_WARNING.format(why="explicit proxy mode"),
         }
 
-    def _refusal(self, host: str) -> str | None:
-        """Why a sandbox's traffic must not be dialled to ``host`` (an address, or "localhost"), or None."""
-        try:
-            address = address_for_dialling(ipaddress.ip_address(host))
-        except ValueError:
-            name = host.lower().rstrip(".")
-            return OWN_MACHINE if name == "localhost" or name.endswith(".localhost") else None
-        if address.is_loopback or address.is_unspecified or str(address) in self._local:
-            return OWN_MACHINE
-        if self.networks is not None and address in self.networks.subnet:
-            return OWN_MACHINE
-        if address.is_link_local or str(address) in CLOUD_METADATA:
-            return "a link-local or cloud metadata address, which production egress cannot reach"
-        if not address.is_global:
-            return "a private address, which production egress cannot reach (connect_to can stand in for a host)"
-        return None
-
     def _sandbox_for_ip(self, ip: str) -> str | None:
         return self.networks.sandbox_for_ip(ip) if self.networks is not None else None
 
@@ -382,11 +366,6 @@ class Server:
         return host
 
 
-OWN_MACHINE = "an address of the emulator's own machine"
-# Metadata services outside link-local space: Alibaba Cloud, Azure's wire server, AWS over IPv6.
-CLOUD_METADATA = frozenset(("100.100.100.200", "168.63.129.16", "fd00:ec2::254"))
-
-
 def mitmproxy_addons() -> list[object]:
     """The part of mitmproxy's default addons the emulator needs.
 
@@ -395,19 +374,6 @@ def mitmproxy_addons() -> list[object]:
     the decision procedure may.
     """
     return [core.Core(), disable_h2c.DisableH2C(), proxyserver.Proxyserver(), next_layer.NextLayer(), TlsConfig()]
-
-
-async def _local_addresses() -> set[str]:
-    """Every address of this machine's interfaces (``ip -j addr``)."""
-    process = await asyncio.create_subprocess_exec(
-        "ip", "-j", "addr", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-    )
-    out, _ = await process.communicate()
-    try:
-        interfaces = json.loads(out or b"[]")
-    except json.JSONDecodeError:
-        return set()
-    return {info["local"] for interface in interfaces for info in interface.get("addr_info", []) if "local" in info}
 
 
 def _check_traversable(folder: Path) -> None:

@@ -10,6 +10,12 @@ name from the URL. The key ``*`` (or ``*:PORT``) reroutes every host name (on th
 names: a test can keep all traffic on the machine. aiohttp connects to an IP literal without resolving it, so
 a URL naming an IP that a route covers is refused (``InvalidRequest``) rather than sent past the route.
 
+Given an ``Unreachable`` (``reach.py``; a handler's ``fetch()`` always has one), a destination production
+egress cannot reach is refused before anything is dialled (``AddressRefused``): an IP literal in the URL, or
+a name any of whose addresses is refused. The resolver checks the addresses it hands to aiohttp, and aiohttp
+dials exactly those (from its DNS cache too, which only ever holds checked answers): there is no second
+lookup to rebind. Names ``connect_to`` reroutes are not checked: the user chose where they go.
+
 Failures are mapped once, here, from aiohttp's and the OS's exceptions::
 
     UpstreamError              a request could not be completed (the base; also an OutboundError)
@@ -18,7 +24,8 @@ Failures are mapped once, here, from aiohttp's and the OS's exceptions::
     ├── NameNotResolved        DNS has no address for the host
     ├── CertificateRejected    the TLS handshake failed, certificate verification included
     ├── InvalidResponse        the server's answer is not HTTP/1.1
-    └── InvalidRequest         the request cannot be sent as given (URL or header refused)
+    ├── InvalidRequest         the request cannot be sent as given (URL or header refused)
+    └── AddressRefused         the destination is this machine, a private network or cloud metadata
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from emulator.errors import OutboundError
+from emulator.reach import Refusal, Unreachable, resolved_refusal
 
 CONNECT_TIMEOUT_S = 30.0
 # How much of a response aiohttp buffers before it stops reading the socket (backpressure).
@@ -76,6 +84,14 @@ class InvalidResponse(UpstreamError):
 
 class InvalidRequest(UpstreamError):
     """The request cannot be sent as given: aiohttp refuses its URL or a header."""
+
+
+class AddressRefused(UpstreamError):
+    """The destination is one production egress cannot reach (``reach.py``); nothing was dialled."""
+
+    def __init__(self, reason: str, url: str = "") -> None:
+        super().__init__(f"{url}: refused: {reason}" if url else reason)
+        self.reason = reason  # "<host> is <why>" or "<name> resolves to <address>, <why>"
 
 
 @dataclass(frozen=True)
@@ -162,18 +178,20 @@ def rerouted(routes: Mapping[Route, Route], host: str, port: int) -> tuple[str, 
 
 
 class _ConnectToResolver(AbstractResolver):
-    """Resolves rerouted hosts to their ``connect_to`` address; everything else the usual way."""
+    """Resolves rerouted hosts to their ``connect_to`` address; everything else the usual way, refusing (with
+    ``refusal``) a name that is, or resolves to, an address that must not be dialled."""
 
-    def __init__(self, routes: Mapping[Route, Route]) -> None:
+    def __init__(self, routes: Mapping[Route, Route], refusal: Refusal | None, dns: AbstractResolver) -> None:
         self._routes = routes
-        self._fallback = aiohttp.ThreadedResolver()
+        self._refusal = refusal
+        self._fallback = dns
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         target = rerouted(self._routes, host, port)
         if target is None:
-            return await self._fallback.resolve(host, port, family)
+            return await self._checked(host, port, family)
         address, target_port = target
         try:
             ip = ipaddress.ip_address(address)
@@ -191,6 +209,16 @@ class _ConnectToResolver(AbstractResolver):
                 "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
             }
         ]
+
+    async def _checked(self, host: str, port: int, family: socket.AddressFamily) -> list[ResolveResult]:
+        if self._refusal is None:
+            return await self._fallback.resolve(host, port, family)
+        if why := self._refusal(host):  # localhost, *.localhost: refused by name, never looked up
+            raise AddressRefused(f"{host} is {why}")
+        found = await self._fallback.resolve(host, port, family)
+        if why := resolved_refusal(self._refusal, host, [result["host"] for result in found]):
+            raise AddressRefused(why)
+        return found
 
     async def close(self) -> None:
         await self._fallback.close()
@@ -264,8 +292,18 @@ class UpstreamResponse:
 class Upstream:
     """HTTP client for one process; create it inside the running event loop's lifetime, close it at the end."""
 
-    def __init__(self, options: UpstreamOptions = UpstreamOptions()) -> None:
+    def __init__(
+        self,
+        options: UpstreamOptions = UpstreamOptions(),
+        *,
+        unreachable: Unreachable | None = None,
+        dns: AbstractResolver | None = None,
+    ) -> None:
+        """``unreachable``: refuse the destinations it names (a handler's fetch()). ``dns``: the resolver for
+        names ``connect_to`` does not reroute (a stand-in for DNS in tests; aiohttp's threaded one otherwise)."""
         self._routes = parse_connect_to(options.connect_to)
+        self._unreachable = unreachable
+        self._dns = dns
         self._ca_file = options.ca_file
         if self._ca_file is not None and not self._ca_file.is_file():
             raise ValueError(f'upstream options: "ca_file" {self._ca_file} does not exist or is not a file')
@@ -281,7 +319,11 @@ class Upstream:
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 ssl=self._tls_context(),
-                resolver=_ConnectToResolver(self._routes),
+                resolver=_ConnectToResolver(
+                    self._routes,
+                    self._unreachable.refusal if self._unreachable is not None else None,
+                    self._dns or aiohttp.ThreadedResolver(),
+                ),
                 limit=MAX_CONNECTIONS,
                 limit_per_host=0,
             )
@@ -303,6 +345,7 @@ class Upstream:
         """Sends one request and returns once the response's status and headers have arrived."""
         self._refuse_unroutable(url)
         try:
+            self._refuse_unreachable(url)
             response = await self._client().request(
                 method,
                 yarl.URL(url, encoded=True),
@@ -333,6 +376,21 @@ class Upstream:
                 "use a host name in the URL (or drop the route)"
             )
 
+    def _refuse_unreachable(self, url: str) -> None:
+        # aiohttp dials a host that looks like an IP address without asking the resolver (for IPv4 only the
+        # canonical dotted form; anything with a colon counts as IPv6): such hosts are checked here.
+        if self._unreachable is None:
+            return
+        host = yarl.URL(url, encoded=True).raw_host or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if ":" in host or host.replace(".", "").isdigit():  # aiohttp.helpers.is_ip_address
+                raise AddressRefused(f"{host} is not an IP address that can be checked") from None
+            return  # a name: the resolver checks it
+        if why := self._unreachable.refusal(host):
+            raise AddressRefused(f"{host} is {why}")
+
     async def close(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
@@ -342,6 +400,8 @@ class Upstream:
 def _map_error(error: BaseException, url: str) -> UpstreamError:
     """aiohttp's and the OS's exceptions as the one ``UpstreamError`` that says what went wrong."""
     cause = str(error) or type(error).__name__
+    if isinstance(error, AddressRefused):
+        return AddressRefused(error.reason, url)
     if isinstance(error, UpstreamError):
         return error
     if isinstance(error, aiohttp.ClientConnectorDNSError):

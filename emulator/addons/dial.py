@@ -7,10 +7,10 @@ stands for (dns.py) and rerouted the same way; the placeholder 11.0.0.1 stands f
 connection is refused, as is every connection marked refused by the addons before.
 
 Production egress leaves from Cloudflare's network, which cannot reach this machine, its LAN or its cloud
-metadata service; here it would. So a destination is vetted where it is dialled: a host name is resolved
-once, every address it resolves to is checked (``refusal``), and the connection goes to the checked address,
-not to a second lookup that could answer differently. Only ``connect_to`` reroutes — the user's own choice —
-go to local addresses.
+metadata service; here it would. So a destination is vetted where it is dialled, with the decision a
+handler's ``fetch()`` uses too (``reach.py``): a host name is resolved once, every address it resolves to is
+checked (``refusal``), and the connection goes to the checked address, not to a second lookup that could
+answer differently. Only ``connect_to`` reroutes — the user's own choice — go to local addresses.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
 from emulator.addons.state import Connections
 from emulator.dns import PLACEHOLDER_V4, PLACEHOLDER_V6
+from emulator.reach import Refusal, resolved_refusal
 from emulator.upstream import Route, rerouted
 
 
@@ -34,7 +35,7 @@ class Dial:
         connections: Connections,
         routes: Mapping[Route, Route],
         name_for_ip: Callable[[str], str | None],
-        refusal: Callable[[str], str | None],
+        refusal: Refusal,
     ) -> None:
         self._connections = connections
         self._routes = routes
@@ -67,9 +68,8 @@ class Dial:
         except OSError as error:
             return None, f"{host} does not resolve ({error.strerror or error})"
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-        for address in addresses:
-            if why := self._refusal(address):
-                return None, f"{host} resolves to {address}, {why}"
+        if why := resolved_refusal(self._refusal, host, addresses):
+            return None, why
         return (addresses[0], port), ""
 
     async def server_connect(self, data: ServerConnectionHookData) -> None:

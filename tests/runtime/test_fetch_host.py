@@ -7,9 +7,11 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
+from emulator.reach import METADATA, OWN_MACHINE, PRIVATE
 from emulator.runtime.bridge import pack_meta, unpack_meta
 from emulator.runtime.host.fetch import (
     INLINE_BODY_MAX_BYTES,
@@ -252,3 +254,56 @@ async def test_cancel_closes_a_body_mid_stream(host: FetchHost, internet: LocalI
             break
         await asyncio.sleep(0.01)
     assert internet.recorder.gone["host-cancel"] is True
+
+
+# -- destinations production egress cannot reach (threat model §5.2, §5.8) -------------------------------
+
+
+def server_port(internet: LocalInternet) -> int:
+    return int(internet.connect_to["upstream.test"].rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://127.0.0.1:{port}/record?tag={tag}", f"127.0.0.1 is {OWN_MACHINE}"),
+        ("http://2130706433:{port}/record?tag={tag}", f"127.0.0.1 is {OWN_MACHINE}"),  # parsed as 127.0.0.1
+        ("http://[::ffff:127.0.0.1]:{port}/record?tag={tag}", f"::ffff:7f00:1 is {OWN_MACHINE}"),
+        ("http://0.0.0.0:{port}/record?tag={tag}", f"0.0.0.0 is {OWN_MACHINE}"),
+        ("http://localhost:{port}/record?tag={tag}", f"localhost is {OWN_MACHINE}"),
+        ("http://169.254.169.254/latest/meta-data/?tag={tag}", f"169.254.169.254 is {METADATA}"),
+        ("http://[fd00:ec2::254]/latest/meta-data/?tag={tag}", f"fd00:ec2::254 is {METADATA}"),
+        ("http://10.1.2.3/?tag={tag}", f"10.1.2.3 is {PRIVATE}"),
+    ],
+)
+async def test_a_redirect_to_an_address_production_cannot_reach_is_refused(
+    host: FetchHost, internet: LocalInternet, dialled: list[str], location: str, reason: str
+) -> None:
+    tag = f"refused-{next(_ids)}"
+    target = location.format(port=server_port(internet), tag=tag)
+    start = f"http://upstream.test/redirect/302?location={quote(target, safe='')}"
+    head, _ = await send(host, start, headers=CREDENTIALS)
+    assert head["e"] == "type"
+    assert head["m"].startswith("fetch() refused http")
+    assert f" (where a 302 redirect from {start} led): {reason}. " in head["m"]
+    assert not [seen for seen in internet.recorder.requests if tag in seen["path"]]
+    assert set(dialled) == {"127.0.0.1"}  # the redirecting server only
+
+
+async def test_the_refusal_says_what_and_why_in_full(host: FetchHost, internet: LocalInternet) -> None:
+    url = f"http://127.0.0.1:{server_port(internet)}/record"
+    head, _ = await send(host, url)
+    assert head == {
+        "e": "type",
+        "m": f"fetch() refused {url}: 127.0.0.1 is an address of the emulator's own machine. Workers on Cloudflare "
+        "cannot reach such addresses either; to reach a local server while developing, give it a host name and "
+        "route that name to it with --connect-to.",
+    }
+    assert not [seen for seen in internet.recorder.requests if seen["path"] == "/record"]
+
+
+async def test_a_redirect_to_a_name_connect_to_routes_is_followed(host: FetchHost, dialled: list[str]) -> None:
+    # other.test is routed to the same local server: the user's choice, so it stays reachable.
+    head, _ = await send(host, "http://upstream.test/redirect/302?location=http://other.test/echo")
+    assert (head["s"], head["u"]) == (200, "http://other.test/echo")
+    assert set(dialled) <= {"127.0.0.1"}

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 
+from emulator.reach import OWN_MACHINE, PRIVATE, Unreachable
 from emulator.upstream import (
     READ_BUFFER_BYTES,
+    AddressRefused,
     CertificateRejected,
     ConnectFailed,
     ConnectionLost,
@@ -211,3 +215,97 @@ def test_a_missing_ca_file_is_reported_with_its_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     with pytest.raises(ValueError, match=f"{missing} does not exist"):
         Upstream(UpstreamOptions(ca_file=missing))
+
+
+# -- destinations production egress cannot reach (reach.py; threat model §5.2, §5.3) ---------------------
+
+
+class StubDNS(AbstractResolver):
+    """DNS as a test needs it: fixed answers per name, and every name asked for."""
+
+    def __init__(self, answers: dict[str, list[tuple[str, int]]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.asked.append(host)
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": answer_port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            }
+            for address, answer_port in self.answers[host]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def dns(internet: LocalInternet) -> StubDNS:
+    port = int(internet.connect_to["upstream.test"].rsplit(":", 1)[1])
+    return StubDNS(
+        {
+            "inside.test": [("10.0.0.1", 80)],
+            "loopback.test": [("127.0.0.1", port)],  # the live server: a broken check would reach it
+            "mixed.test": [("1.1.1.1", 80), ("127.0.0.1", port)],
+        }
+    )
+
+
+@pytest.fixture
+async def guarded(internet: LocalInternet, dns: StubDNS) -> AsyncIterator[Upstream]:
+    client = Upstream(UpstreamOptions.from_init(internet.upstream_options()), unreachable=Unreachable(), dns=dns)
+    yield client
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://inside.test/echo", f"inside.test resolves to 10.0.0.1, {PRIVATE}"),
+        ("http://loopback.test/echo", f"loopback.test resolves to 127.0.0.1, {OWN_MACHINE}"),
+        # One refused answer refuses the name: the client must not get to pick the public one.
+        ("http://mixed.test/echo", f"mixed.test resolves to 127.0.0.1, {OWN_MACHINE}"),
+        ("http://localhost/echo", f"localhost is {OWN_MACHINE}"),  # by name, never looked up
+        ("http://127.0.0.1/echo", f"127.0.0.1 is {OWN_MACHINE}"),  # literals are dialled without a lookup
+        ("http://[::ffff:a00:1]/echo", f"::ffff:a00:1 is {PRIVATE}"),
+        ("http://1.2.3/echo", "1.2.3 is not an IP address that can be checked"),
+    ],
+)
+async def test_an_unreachable_destination_is_refused_before_dialling(
+    guarded: Upstream, internet: LocalInternet, dialled: list[str], url: str, reason: str
+) -> None:
+    before = len(internet.recorder.requests)
+    with pytest.raises(AddressRefused) as refused:
+        await guarded.request("GET", url, [])
+    assert (str(refused.value), refused.value.reason) == (f"{url}: refused: {reason}", reason)
+    assert dialled == [] and len(internet.recorder.requests) == before
+
+
+async def test_names_connect_to_routes_are_not_checked_or_looked_up(
+    guarded: Upstream, dns: StubDNS, dialled: list[str]
+) -> None:
+    response = await guarded.request("GET", "http://upstream.test/echo", [])
+    assert echoed(await response.read())["path"] == "/echo"
+    response.release()
+    assert dns.asked == [] and dialled == ["127.0.0.1"]
+
+
+async def test_the_address_dialled_is_the_address_resolved(internet: LocalInternet, dns: StubDNS) -> None:
+    # Without Unreachable (the emulator's own requests), the resolver's answer for a name the system's DNS does
+    # not know is what aiohttp dials: there is no second lookup that a rebinding name could answer differently.
+    client = Upstream(UpstreamOptions.from_init(internet.upstream_options()), dns=dns)
+    try:
+        response = await client.request("GET", "http://loopback.test/echo", [])
+        assert echoed(await response.read())["headers"][0] == ["Host", "loopback.test"]
+        response.release()
+    finally:
+        await client.close()
+    assert dns.asked == ["loopback.test"]

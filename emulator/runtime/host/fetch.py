@@ -14,6 +14,11 @@ Wire format (the JS side documents the same in ``js/fetch.js``)::
                "u": the final URL, only when redirects were followed}
     failure   {"e": "type" | "lost" | "internal" | "aborted", "m": message}
 
+A handler's fetch() never dials what production egress cannot reach (``reach.py``): this machine, private
+networks, cloud metadata. The first URL and every redirect target are checked where ``Upstream`` dials them;
+a refusal is a TypeError naming the URL, the redirect that led there and the reason. Only names
+``connect_to`` reroutes reach local servers.
+
 Nothing here raises into JS: failures are answered as data (a failure meta, or an empty chunk from ``read()``,
 which ``js/fetch.js`` turns into workerd's ``Network connection lost.``).
 """
@@ -27,8 +32,10 @@ from typing import Any
 
 import ada_url
 
+from emulator.reach import Unreachable, local_addresses
 from emulator.runtime.bridge import pack_meta, unpack_meta
 from emulator.upstream import (
+    AddressRefused,
     ConnectFailed,
     ConnectionLost,
     InvalidRequest,
@@ -66,6 +73,11 @@ ONE_TIME_BODY = (
     "buffer-like body initializer."
 )
 INVALID_HEADER_VALUE = "Invalid header value."
+# Ours: production's fetch() cannot reach these addresses either, and says nothing we could copy.
+REFUSED = (
+    "fetch() refused {url}{via}: {reason}. Workers on Cloudflare cannot reach such addresses either; to reach a "
+    "local server while developing, give it a host name and route that name to it with --connect-to."
+)
 
 BODY_NONE, BODY_PULLED, BODY_INLINE = 0, 1, 2
 BODY_LOST = b""  # what read() answers when a body cannot be read to its end
@@ -84,7 +96,7 @@ class FetchHost:
     """Outbound HTTP for one worker process; every method takes and returns bytes or numbers."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
-        self._upstream = Upstream(UpstreamOptions.from_init(options))
+        self._upstream = Upstream(UpstreamOptions.from_init(options), unreachable=Unreachable(local_addresses()))
         self._inflight: dict[int, asyncio.Task[Any]] = {}
         self._bodies: dict[int, UpstreamResponse] = {}
 
@@ -148,8 +160,12 @@ class FetchHost:
         follow = meta.get("f") == 1
         one_time = meta.get("o") == 1
         redirects = 0
+        via = ""
         while True:
-            response = await self._upstream.request(method, url, headers, body)
+            try:
+                response = await self._upstream.request(method, url, headers, body)
+            except AddressRefused as refused:
+                raise FetchFailed("type", REFUSED.format(url=url, via=via, reason=refused.reason)) from None
             try:
                 location = response.header("location") if follow and response.status in REDIRECT_STATUSES else None
                 if location is None:
@@ -174,6 +190,7 @@ class FetchHost:
             # Fetch "HTTP-redirect fetch" step 11, as workerd has it (Content-* headers are kept, as there).
             if (status in (301, 302) and method == "POST") or (status == 303 and method != "HEAD"):
                 method, body = "GET", None
+            via = f" (where a {status} redirect from {url} led)"
             url = _wire_url(target.href)
             redirects += 1
 
