@@ -1,4 +1,4 @@
-"""The sandbox's resolver, by policy (contract §2.4; §9 "DNS"), and its UDP server."""
+"""The sandbox's resolver, by policy (contract §2.4; §9 "DNS"), and its UDP and TCP server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import shutil
 from asyncio.subprocess import PIPE
+from collections.abc import AsyncIterator
 
 import pytest
 from mitmproxy import dns
@@ -421,3 +422,190 @@ async def test_queries_from_unknown_peers_get_no_reply() -> None:
     finally:
         transport.close()
         await server.close()
+
+
+# -- DNS over TCP (RFC 1035 §4.2.2) -------------------------------------------------------------------------
+
+TCP_PEERS = {"127.0.0.1": POLICIES["virtual-offline"], "127.0.0.2": POLICIES["plain-online"]}
+
+
+def framed(message: bytes) -> bytes:
+    return len(message).to_bytes(2, "big") + message
+
+
+async def read_answer(reader: asyncio.StreamReader) -> dns.Message:
+    length = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), 5), "big")
+    return dns.Message.unpack(await asyncio.wait_for(reader.readexactly(length), 5))
+
+
+async def closed_without_answer(reader: asyncio.StreamReader, within_s: float = 5) -> bool:
+    """Whether the server closes the connection, sending nothing more, within ``within_s``."""
+    try:
+        return await asyncio.wait_for(reader.read(), within_s) == b""
+    except ConnectionResetError:
+        return True  # closed with bytes of ours unread: the kernel says so with a reset
+
+
+@pytest.fixture
+async def tcp_server(upstream: Upstream) -> AsyncIterator[tuple[DnsServer, int]]:
+    server = DnsServer(
+        Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream),
+        tcp_idle_timeout_s=0.5,
+        max_tcp_connections=3,
+    )
+    port = await server.start("127.0.0.1", 0)
+    try:
+        yield server, port
+    finally:
+        await server.close()
+
+
+async def test_udp_and_tcp_listen_on_one_port(tcp_server: tuple[DnsServer, int]) -> None:
+    _, port = tcp_server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(framed(query("my.kv", ident=1)))
+    assert answers(await read_answer(reader)) == [PLACEHOLDER_V4]
+    writer.close()
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Client, remote_addr=("127.0.0.1", port))
+    transport.sendto(query("my.kv", ident=2))
+    assert dns.Message.unpack(await asyncio.wait_for(client.replies.get(), 5)).id == 2
+    transport.close()
+
+
+async def test_several_queries_on_one_connection_are_answered_in_order(
+    tcp_server: tuple[DnsServer, int], upstream: Upstream
+) -> None:
+    _, port = tcp_server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # Pipelined in one write, then one query split byte by byte (the server must reassemble partial reads).
+    writer.write(framed(query("my.kv", ident=1)) + framed(query("other.test", ident=2)))
+    split = framed(query("x.internal.test", AAAA, ident=3))
+    for index in range(len(split)):
+        writer.write(split[index : index + 1])
+        await writer.drain()
+        await asyncio.sleep(0.001)
+    first, second, third = [await read_answer(reader) for _ in range(3)]
+    assert (first.id, answers(first)) == (1, [PLACEHOLDER_V4])
+    assert (second.id, second.response_code) == (2, NXDOMAIN)
+    assert (third.id, answers(third)) == (3, [PLACEHOLDER_V6])
+    writer.close()
+    assert upstream.asked == []  # internet off: no name went anywhere
+
+
+async def test_tcp_answers_are_never_truncated(tcp_server: tuple[DnsServer, int], upstream: Upstream) -> None:
+    # 40 A records (1 kB) get TC over UDP without EDNS; the client's retry over TCP must get them all.
+    resolver = Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream)
+    udp = await resolver.answer(query("many.test"), "127.0.0.2")
+    assert udp is not None and dns.Message.unpack(udp).truncation
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1], local_addr=("127.0.0.2", 0))
+    writer.write(framed(query("many.test")))
+    answer = await read_answer(reader)
+    assert not answer.truncation and len(answer.answers) == 40
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        (4097).to_bytes(2, "big") + b"x" * 100,  # longer than any query: closed before the body is awaited
+        (0xFFFF).to_bytes(2, "big"),
+        (0).to_bytes(2, "big"),
+        (11).to_bytes(2, "big") + b"x" * 11,  # shorter than a header
+        framed(b"\x12\x34" + b"garbage!" * 4),  # a plausible length, no DNS message
+        framed(query("x.test") + b"junk"),
+        framed(dns.Message.unpack(query("my.kv")).fail(3).packed),  # a response: never answered
+    ],
+)
+async def test_what_is_no_query_closes_the_connection_unanswered(
+    tcp_server: tuple[DnsServer, int], sent: bytes
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1])
+    writer.write(framed(query("my.kv", ident=9)) + sent)
+    assert (await read_answer(reader)).id == 9  # what came before is answered
+    assert await closed_without_answer(reader, within_s=0.4)  # at once: well before the 0.5 s idle timeout
+    writer.close()
+
+
+async def test_idle_and_trickling_connections_are_closed(tcp_server: tuple[DnsServer, int]) -> None:
+    loop = asyncio.get_running_loop()
+    idle_reader, idle = await asyncio.open_connection("127.0.0.1", tcp_server[1])
+    started = loop.time()
+    assert await closed_without_answer(idle_reader)
+    assert 0.4 < loop.time() - started < 2
+    # A query that arrives a byte every 0.1 s never completes within the idle timeout, however busy it looks.
+    trickle_reader, trickle = await asyncio.open_connection("127.0.0.1", tcp_server[1])
+    message = framed(query("my.kv"))
+    started = loop.time()
+    with pytest.raises(ConnectionError):
+        for byte in message:
+            trickle.write(bytes([byte]))
+            await trickle.drain()
+            await asyncio.sleep(0.1)
+            if trickle_reader.at_eof():
+                raise ConnectionResetError("closed by the server")
+    assert await closed_without_answer(trickle_reader)
+    assert loop.time() - started < 2
+    idle.close()
+    trickle.close()
+
+
+async def test_tcp_from_an_unknown_peer_is_closed_at_once(
+    tcp_server: tuple[DnsServer, int], upstream: Upstream
+) -> None:
+    # From 127.0.0.3: loopback, but no sandbox's address.
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1], local_addr=("127.0.0.3", 0))
+    assert await closed_without_answer(reader, within_s=0.4)  # before any query, well within the idle timeout
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1], local_addr=("127.0.0.3", 0))
+    writer.write(framed(query("real.test")))
+    assert await closed_without_answer(reader, within_s=0.4)
+    writer.close()
+    assert upstream.asked == []
+
+
+async def test_connections_past_the_limit_are_closed(tcp_server: tuple[DnsServer, int]) -> None:
+    port = tcp_server[1]
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+    for reader, writer in held:  # all three are served (and so counted) before the fourth arrives
+        writer.write(framed(query("my.kv")))
+        await read_answer(reader)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(framed(query("my.kv")))
+    assert await closed_without_answer(reader, within_s=0.4)
+    writer.close()
+    held[0][1].close()
+    await asyncio.sleep(0.05)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)  # room again
+    writer.write(framed(query("my.kv", ident=5)))
+    assert (await read_answer(reader)).id == 5
+    writer.close()
+    for _, other in held[1:]:
+        other.close()
+
+
+async def test_close_ends_open_tcp_connections(upstream: Upstream) -> None:
+    server = DnsServer(Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream))
+    port = await server.start("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(framed(query("my.kv")))
+    await read_answer(reader)
+    await server.close()
+    assert await closed_without_answer(reader, within_s=1)
+    writer.close()
+
+
+@pytest.mark.skipif(shutil.which("dig") is None, reason="dig is not installed")
+async def test_dig_over_tcp(tcp_server: tuple[DnsServer, int]) -> None:
+    command = ["dig", "@127.0.0.1", "-p", str(tcp_server[1]), "+tcp", "+tries=1", "+time=3"]
+    process = await asyncio.create_subprocess_exec(*command, "+short", "my.kv", stdout=PIPE, stderr=PIPE)
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.decode().split() == [PLACEHOLDER_V4]
+    # +keepopen: several queries on one connection, as resolvers that speak TCP do.
+    process = await asyncio.create_subprocess_exec(
+        *command, "+keepopen", "my.kv", "A", "my.kv", "AAAA", "+short", stdout=PIPE, stderr=PIPE
+    )
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.decode().split() == [PLACEHOLDER_V4, PLACEHOLDER_V6]
