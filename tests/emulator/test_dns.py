@@ -13,6 +13,7 @@ from mitmproxy import dns
 
 from emulator.dns import (
     FAKE_IP_NETWORK,
+    MAX_PENDING_QUERIES,
     PLACEHOLDER,
     PLACEHOLDER_V4,
     PLACEHOLDER_V6,
@@ -582,6 +583,49 @@ async def test_connections_past_the_limit_are_closed(tcp_server: tuple[DnsServer
     writer.close()
     for _, other in held[1:]:
         other.close()
+
+
+class BlockedUpstream(Upstream):
+    """An upstream that answers nothing until released: queries pile up as pending."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = asyncio.Event()
+
+    async def __call__(self, name: str) -> Addresses | None:
+        self.asked.append(name)
+        await self.released.wait()
+        return self.TABLE.get(name)
+
+
+async def test_past_the_pending_limit_udp_queries_are_dropped_and_tcp_connections_closed() -> None:
+    upstream = BlockedUpstream()
+    server = DnsServer(Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream))
+    port = await server.start("127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(
+        _Client, local_addr=("127.0.0.2", 0), remote_addr=("127.0.0.1", port)
+    )
+    try:
+        for ident in range(MAX_PENDING_QUERIES + 1):  # one more than may be pending
+            transport.sendto(query("real.test", ident=ident))
+        for _ in range(100):
+            if len(upstream.asked) >= MAX_PENDING_QUERIES:
+                break
+            await asyncio.sleep(0.02)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        writer.write(framed(query("real.test")))
+        assert await closed_without_answer(reader, within_s=2)
+        writer.close()
+        assert len(upstream.asked) == MAX_PENDING_QUERIES  # neither the extra UDP query nor the TCP one
+        upstream.released.set()
+        replies = {dns.Message.unpack(await asyncio.wait_for(client.replies.get(), 5)).id for _ in upstream.asked}
+        assert len(replies) == MAX_PENDING_QUERIES
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.replies.get(), 0.2)  # the dropped one stays unanswered
+    finally:
+        transport.close()
+        await server.close()
 
 
 async def test_close_ends_open_tcp_connections(upstream: Upstream) -> None:
