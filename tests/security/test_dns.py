@@ -1,8 +1,9 @@
 """DNS as a way out (threat model §5.1), with real programs (dig, curl, python3) in real sandboxes.
 
-Namespace capture only: there, the sandbox's resolver is the emulator's and DNS to any server, over UDP or
-TCP, is redirected to it (netns.py, dns.py). Explicit-proxy mode captures no DNS at all — a sandbox there uses
-the host's resolver, which is one of that mode's known limits — so there is nothing of it to test here.
+DNS itself is tested in namespace capture: there, the sandbox's resolver is the emulator's and DNS to any
+server, over UDP or TCP, is redirected to it (netns.py, dns.py). Explicit-proxy mode captures no DNS at all — a
+sandbox there uses the host's resolver, and raw sockets (DoT) go where they like: that mode's known limits —
+so only DoH, which goes through the proxy as HTTPS, is tested in both modes.
 
 What stands in for the internet:
 - the internet's DNS: ``recorded_dev`` runs `outbound dev` with a resolver stand-in that writes every name it
@@ -31,7 +32,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e.conftest import ROOT, DevServer, Result, namespaces_available, traversable_folder
-from tests.security.conftest import PYTHON, Upstreams
+from tests.security.conftest import MODES, PYTHON, Upstreams
 from tests.security.recorded_dev import LOOKUPS_FILE
 from tests.support.upstream import LocalInternet, RunningServer, start_server
 
@@ -80,7 +81,7 @@ name = b"".join(bytes([len(label)]) + label.encode() for label in labels) + b"\0
 query = os.urandom(2) + bytes.fromhex("01000001000000000000") + name + struct.pack("!HH", 1, 1)
 result = {}
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-udp.settimeout(2)
+udp.settimeout(1)
 udp.sendto(query, (server, 53))
 try:
     result["udp"] = udp.recv(4096)[3] & 0xF
@@ -114,6 +115,14 @@ except OSError as error:
     print(type(error).__name__)
 """
 
+
+# Runs each command of argv[1] (JSON list of argv lists) in turn; prints [[exit code, stdout], …]. One
+# `outbound run` for several probes: each run costs a process start and a round trip to the emulator.
+EACH = r"""
+import json, subprocess, sys
+results = [subprocess.run(argv, capture_output=True) for argv in json.loads(sys.argv[1])]
+print(json.dumps([[result.returncode, result.stdout.decode("latin-1")] for result in results]))
+"""
 
 # Connects to argv[1]:argv[2] and sends a byte (the proxy decides on a connection once its client speaks), then
 # waits for the other side to close it.
@@ -212,16 +221,29 @@ async def resolvers(internet: tuple[LocalInternet, Upstreams]) -> AsyncIterator[
             await server.close()
 
 
-@pytest.fixture(scope="module")
-async def dev(internet: tuple[LocalInternet, Upstreams], resolvers: Resolvers) -> AsyncIterator[RecordedDev]:
-    if not namespaces_available():
-        pytest.skip("needs root, network namespaces and nftables (explicit-proxy mode captures no DNS)")
-    server = RecordedDev(PROJECT, traversable_folder("dns"), internet[0], "namespace")
+@pytest.fixture(scope="module", params=MODES)
+async def dev(
+    request: pytest.FixtureRequest, internet: tuple[LocalInternet, Upstreams], resolvers: Resolvers
+) -> AsyncIterator[RecordedDev]:
+    mode = str(request.param)
+    if mode == "namespace" and not namespaces_available():
+        pytest.skip("needs root, network namespaces and nftables")
+    server = RecordedDev(PROJECT, traversable_folder(f"dns-{mode}"), internet[0], mode)
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+def namespace_only(dev: RecordedDev) -> None:
+    """Skips tests of what only namespace capture catches (DNS, raw sockets) in explicit-proxy mode."""
+    if dev.capture == "explicit":
+        pytest.skip(
+            "explicit-proxy mode captures no DNS and no raw sockets: a sandbox uses the host's resolver and "
+            "connects where it likes (a known limit of that mode; see SECURITY.md)"
+        )
 
 
 @pytest.fixture
@@ -240,6 +262,13 @@ async def dig(dev: RecordedDev, sandbox: str, cls: str, queries: list[list[str]]
 
 async def in_sandbox(dev: RecordedDev, sandbox: str, cls: str, *argv: str) -> Result:
     return await dev.run(sandbox, *argv, cls=cls, timeout=60)
+
+
+async def each(dev: RecordedDev, sandbox: str, cls: str, *commands: list[str]) -> list[tuple[int, str]]:
+    """Each command's exit code and stdout, run one after another in one sandbox process."""
+    result = await dev.run(sandbox, PYTHON, "-c", EACH, json.dumps(commands), cls=cls, timeout=60)
+    assert result.code == 0, result
+    return [(code, stdout) for code, stdout in json.loads(result.stdout)]
 
 
 async def records_until(
@@ -266,6 +295,7 @@ def host_address() -> str | None:
 # -- hard-coded resolvers and TCP/53 ----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("namespace_only")
 async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev: RecordedDev, seen: Resolvers) -> None:
     """`dig @8.8.8.8`, `@1.1.1.1`, `@<the host>` — over UDP and TCP — are answered by the emulator's resolver
     by the sandbox's policy: allowed.test is the placeholder, evil.test does not exist. Nothing is dialled to
@@ -291,6 +321,7 @@ async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev:
     assert [r["url"] for r in records] == ["tcp://192.0.2.1:9"]
 
 
+@pytest.mark.usefixtures("namespace_only")
 async def test_tcp_53_with_the_internet_on_is_answered_here_not_dialled(dev: RecordedDev, seen: Resolvers) -> None:
     """With the internet on, TCP/53 used to be "another port" and went to the resolver the sandbox named
     (here its stand-in); now it is answered like UDP: by the emulator's resolver, from the upstream it uses."""
@@ -305,6 +336,7 @@ async def test_tcp_53_with_the_internet_on_is_answered_here_not_dialled(dev: Rec
 # -- exfiltration through names ---------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("namespace_only")
 async def test_long_label_exfiltration_is_nxdomain_and_looked_up_nowhere(dev: RecordedDev, seen: Resolvers) -> None:
     """`<63 chars>.<63 chars>.<63 chars>.exfil.evil.test` of every record type, to the configured resolver and
     to hard-coded ones, over UDP and TCP, with an EDNS Client Subnet option too: NXDOMAIN, and no name
@@ -326,6 +358,7 @@ async def test_long_label_exfiltration_is_nxdomain_and_looked_up_nowhere(dev: Re
     assert seen.tcp.accepted == [] and seen.doh == []
 
 
+@pytest.mark.usefixtures("namespace_only")
 async def test_with_an_allow_list_every_name_is_the_placeholder_and_nothing_is_looked_up(
     dev: RecordedDev, seen: Resolvers
 ) -> None:
@@ -337,6 +370,7 @@ async def test_with_an_allow_list_every_name_is_the_placeholder_and_nothing_is_l
     assert dev.lookups() == before
 
 
+@pytest.mark.usefixtures("namespace_only")
 async def test_over_long_names_are_refused_without_a_lookup_even_with_the_internet_on(dev: RecordedDev) -> None:
     """Names a resolver must not forward — over 253 characters, a label over 63 — made by hand (dig will not),
     from a sandbox whose names are looked up upstream: NXDOMAIN over UDP (a malformed packet, no answer at all)
@@ -346,11 +380,8 @@ async def test_over_long_names_are_refused_without_a_lookup_even_with_the_intern
     too_long = ["a" * 63, "b" * 63, "c" * 63, "d" * 62]  # 254 characters
     longest = ["a" * 63, "b" * 63, "c" * 63, "d" * 61]  # 253: the longest host name there is
     label_64 = ["a" * 64, "exfil", "test"]
-    results = []
-    for labels in (too_long, label_64, longest):
-        result = await in_sandbox(dev, "open-2", "Open", PYTHON, "-c", RAW_QUERY, "8.8.8.8", json.dumps(labels))
-        assert result.code == 0, result
-        results.append(json.loads(result.stdout))
+    probes = [[PYTHON, "-c", RAW_QUERY, "8.8.8.8", json.dumps(labels)] for labels in (too_long, label_64, longest)]
+    results = [json.loads(stdout) for _, stdout in await each(dev, "open-2", "Open", *probes)]
     nxdomain = 3
     assert results[0] == {"udp": nxdomain, "tcp": nxdomain}
     assert results[1] == {"udp": None, "tcp": None}  # a 64-octet label is no DNS message: dropped, closed
@@ -358,6 +389,7 @@ async def test_over_long_names_are_refused_without_a_lookup_even_with_the_intern
     assert dev.lookups()[len(before) :] == [".".join(longest)] * 2
 
 
+@pytest.mark.usefixtures("namespace_only")
 async def test_with_the_internet_on_names_are_looked_up_upstream_as_in_production(dev: RecordedDev) -> None:
     """Contract §2.4: with enableInternet on, the sandbox's names are resolved upstream — production forwards
     them to Cloudflare's resolvers — so DNS can carry data out of such a sandbox. Documented, not changed:
@@ -373,7 +405,7 @@ async def test_with_the_internet_on_names_are_looked_up_upstream_as_in_productio
 DOH_QUERY = base64.urlsafe_b64encode(
     bytes.fromhex("abcd01000001000000000000") + b"\x04evil\x04test\x00\x00\x01\x00\x01"
 )
-CURL = ("curl", "-s", "-i", "--http1.1", "--max-time", "10")
+CURL = ("curl", "-s", "-i", "--suppress-connect-headers", "--http1.1", "--max-time", "10")
 
 
 async def test_doh_is_https_and_the_policy_denies_it(dev: RecordedDev, seen: Resolvers) -> None:
@@ -383,17 +415,16 @@ async def test_doh_is_https_and_the_policy_denies_it(dev: RecordedDev, seen: Res
     request reaches the resolvers' stand-in, and no name is looked up."""
     before = dev.lookups()
     query = DOH_QUERY.decode().rstrip("=")
-    by_name = await in_sandbox(dev, "doh-1", "Listed", *CURL, f"https://cloudflare-dns.com/dns-query?dns={query}")
-    assert by_name.stdout == DENIED, by_name
-    post = await in_sandbox(
-        dev, "doh-1", "Listed", *CURL, "-H", "content-type: application/dns-message",
-        "--data-binary", "@/dev/null", "https://dns.google/dns-query",
+    by_name, post, plain_ip, tls_ip = await each(
+        dev, "doh-1", "Listed",
+        [*CURL, f"https://cloudflare-dns.com/dns-query?dns={query}"],
+        [*CURL, "-H", "content-type: application/dns-message", "--data-binary", "@/dev/null",
+         "https://dns.google/dns-query"],
+        [*CURL, f"http://1.1.1.1/dns-query?dns={query}"],
+        [*CURL, "-k", f"https://8.8.8.8/dns-query?dns={query}"],
     )  # fmt: skip
-    assert post.stdout == DENIED, post
-    plain_ip = await in_sandbox(dev, "doh-1", "Listed", *CURL, f"http://1.1.1.1/dns-query?dns={query}")
-    assert plain_ip.stdout == DENIED, plain_ip
-    tls_ip = await in_sandbox(dev, "doh-1", "Listed", *CURL, "-k", f"https://8.8.8.8/dns-query?dns={query}")
-    assert tls_ip.stdout == "" and tls_ip.code in (35, 52, 56), tls_ip  # TLS cut short: nothing answered
+    assert by_name == (0, DENIED) and post == (0, DENIED) and plain_ip == (0, DENIED)
+    assert tls_ip[1] == "" and tls_ip[0] in (35, 52, 56), tls_ip  # TLS cut short: nothing answered
     assert seen.doh == [] and seen.tcp.accepted == []
     assert dev.lookups() == before
     records = await records_until(dev, "doh-1", lambda found: len(found) >= 4)
@@ -405,15 +436,18 @@ async def test_doh_is_https_and_the_policy_denies_it(dev: RecordedDev, seen: Res
 
 
 async def test_doh_to_a_name_the_policy_does_not_know(dev: RecordedDev, seen: Resolvers) -> None:
-    """A sandbox that registered only allowed.test: the resolver's name does not resolve, and pointed at an
-    address anyway (`--resolve`), TLS for a name the class does not intercept passes through only with the
-    internet on — here it is refused. Registered at runtime, the same request reaches the resolver's stand-in:
-    what the assertions above watch would have seen it."""
+    """A sandbox that registered only allowed.test: the resolver's name does not resolve (namespace capture;
+    through the explicit proxy the name goes in the CONNECT), and reached anyway (`--resolve`), TLS for a name
+    the class does not intercept passes through only with the internet on — here it is refused. Registered at
+    runtime, the same request reaches the resolver's stand-in: what these assertions watch would have seen it."""
     url = f"https://cloudflare-dns.com/dns-query?dns={DOH_QUERY.decode().rstrip('=')}"
-    unresolved = await in_sandbox(dev, "doh-2", "Sealed", *CURL, url)
-    assert unresolved.code == 6, unresolved  # curl: could not resolve host
-    forced = await in_sandbox(dev, "doh-2", "Sealed", *CURL, "--resolve", "cloudflare-dns.com:443:1.1.1.1", url)
-    assert forced.stdout == "" and forced.code in (35, 52, 56), forced
+    options: list[str] = []  # through the explicit proxy, the name is in the CONNECT: nothing to resolve
+    if dev.capture == "namespace":
+        unresolved = await in_sandbox(dev, "doh-2", "Sealed", *CURL, url)
+        assert unresolved.code == 6, unresolved  # curl: could not resolve host
+        options = ["--resolve", "cloudflare-dns.com:443:1.1.1.1"]
+    refused = await in_sandbox(dev, "doh-2", "Sealed", *CURL, *options, url)
+    assert refused.stdout == "" and refused.code in (35, 52, 56), refused  # TLS cut short
     assert seen.doh == []
     records = await records_until(dev, "doh-2", lambda found: len(found) >= 1)
     assert [(r["method"], r["url"]) for r in records] == [("CONNECT", "https://cloudflare-dns.com:443")]
@@ -425,14 +459,14 @@ async def test_doh_to_a_name_the_policy_does_not_know(dev: RecordedDev, seen: Re
     assert [(method, host) for method, host, _ in seen.doh] == [("GET", "cloudflare-dns.com")]
 
 
+@pytest.mark.usefixtures("namespace_only")
 async def test_dot_is_refused_with_the_internet_off(dev: RecordedDev, seen: Resolvers) -> None:
     """DNS over TLS (TCP 853) is a port other than 80/443: never intercepted, refused with the internet off
     (contract §1.8), the audit record saying why; nothing reaches the resolvers' stand-in. With the internet
     on it passes through, as production's does — the stand-in sees it, so it would have seen the others."""
     for cls in ("Sealed", "Listed"):
-        for address in PUBLIC_RESOLVERS:
-            result = await in_sandbox(dev, f"dot-{cls}", cls, PYTHON, "-c", DOT, address, "853")
-            assert result.stdout.strip() == "closed", result
+        probes = [[PYTHON, "-c", DOT, address, "853"] for address in PUBLIC_RESOLVERS]
+        assert await each(dev, f"dot-{cls}", cls, *probes) == [(0, "closed\n")] * 2
     assert seen.tcp.accepted == []
     for cls in ("Sealed", "Listed"):
         records = await records_until(dev, f"dot-{cls}", lambda found: len(found) >= 2)
