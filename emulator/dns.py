@@ -355,7 +355,7 @@ class DnsServer:
         for _ in range(20 if port == 0 else 1):
             bound = await self._start_udp(host, port)
             try:
-                self._tcp = await asyncio.start_server(self._serve_tcp, host, bound, reuse_address=True)
+                self._tcp = await asyncio.start_server(self._serve_tcp, host, bound)
             except OSError:
                 self._transport_close()
                 if port != 0:

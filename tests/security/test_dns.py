@@ -316,9 +316,9 @@ async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev:
     assert dev.lookups() == []
     # A refused connection to port 9 is this sandbox's last record: had TCP/53 reached the proxy, its records
     # would be there before it.
-    await in_sandbox(dev, "hard-1", "Sealed", PYTHON, "-c", KNOCK, "192.0.2.1", "9")
-    records = await records_until(dev, "hard-1", lambda found: any(r["url"] == "tcp://192.0.2.1:9" for r in found))
-    assert [r["url"] for r in records] == ["tcp://192.0.2.1:9"]
+    await in_sandbox(dev, "hard-1", "Sealed", PYTHON, "-c", KNOCK, "203.0.113.9", "9")
+    records = await records_until(dev, "hard-1", lambda found: any(r["url"] == "tcp://203.0.113.9:9" for r in found))
+    assert [r["url"] for r in records] == ["tcp://203.0.113.9:9"]
 
 
 @pytest.mark.usefixtures("namespace_only")
