@@ -8,7 +8,8 @@ outbound configuration decides which DNS lookups resolve"):
   ``0.0.0.0/0``). Globs match the lower-cased name without its trailing dot.
 - ``enableInternet`` off: an allowed name gets the placeholder (A ``11.0.0.1``, AAAA ``fd00::1``, TTL 60), so
   the client connects and the proxy routes by Host/SNI; any other name is NXDOMAIN and nothing is looked up
-  anywhere, so a denied name cannot carry data out through DNS.
+  anywhere, so a denied name cannot carry data out through DNS. A client that sent EDNS also gets the reason
+  as an Extended DNS Error (RFC 8914, "Blocked"), production's rcode unchanged: ours, where it is silent.
 - ``enableInternet`` on: the name is resolved upstream (here: the system resolver, ``getaddrinfo`` off the
   event loop); NXDOMAIN for an allowed name becomes the placeholder, which is how virtual hosts such as
   ``my.kv`` resolve. Names in ``connect_to`` (the emulator's stand-in for DNS in tests and local
@@ -99,6 +100,29 @@ Lookup = Callable[[str], Awaitable[Addresses | None]]
 """Resolves a name upstream: its addresses, or None for NXDOMAIN; raises OSError when it cannot tell."""
 
 Transport = Literal["udp", "tcp"]
+
+
+@dataclass(frozen=True)
+class ExtendedError:
+    """An Extended DNS Error (RFC 8914): why a name did not resolve, in words, for clients that sent EDNS.
+
+    The rcode stays what production answers (NXDOMAIN); the option only adds the reason, which `dig` prints
+    (``; EDE: 15 (Blocked): (…)``) and a stub resolver ignores."""
+
+    info_code: int
+    text: str
+
+
+OPTION_EDE = 15  # RFC 8914 §2
+NOT_REGISTERED = ExtendedError(
+    15,  # Blocked: "blocked due to a security policy implemented on the server being directly talked to"
+    "outbound: not resolved for this sandbox: its class has enableInternet = false and no outboundByHost, "
+    "outbound or allowedHosts entry for this name (contract 2.4); add one, or set enableInternet = true",
+)
+NOT_A_HOST_NAME = ExtendedError(
+    0,  # Other
+    "outbound: not a host name (over 253 characters, or characters no host name has); not looked up",
+)
 
 
 class FakeIPs:
@@ -242,14 +266,15 @@ class Resolver:
             return _fail(request, RCODE_REFUSED)  # CHAOS (version.bind, …) and friends: nothing to say
         name = _query_name(question.name)
         if name is None:
-            return _fail(request, RCODE_NXDOMAIN)  # not a host name: nothing to look up, nothing forwarded
+            return _fail(request, RCODE_NXDOMAIN, NOT_A_HOST_NAME)  # nothing to look up, nothing forwarded
         try:
             addresses = await self.resolve(policy, name)
         except OSError as error:  # TimeoutError included
             logger.warning("DNS: resolving %s failed: %s; answering SERVFAIL", name, error)
             return _fail(request, RCODE_SERVFAIL)
         if addresses is None:
-            return _fail(request, RCODE_NXDOMAIN)
+            # With the internet off, the policy said no (nothing was asked); with it on, the upstream did.
+            return _fail(request, RCODE_NXDOMAIN, None if policy.instance.enable_internet else NOT_REGISTERED)
         return _succeed(request, _records(question, addresses))
 
 
@@ -268,17 +293,21 @@ def _succeed(request: dns.Message, records: list[dns.ResourceRecord]) -> dns.Mes
     return response
 
 
-def _fail(request: dns.Message, rcode: int) -> dns.Message:
+def _fail(request: dns.Message, rcode: int, why: ExtendedError | None = None) -> dns.Message:
     response = request.fail(rcode)
     response.recursion_available = True  # we are the sandbox's recursive resolver, whatever the answer
-    _add_edns(request, response)
+    _add_edns(request, response, why)
     return response
 
 
-def _add_edns(request: dns.Message, response: dns.Message) -> None:
+def _add_edns(request: dns.Message, response: dns.Message, why: ExtendedError | None = None) -> None:
     # RFC 6891 §6.1.1: a responder that understood the requester's OPT record includes one of its own.
     if any(record.type == TYPE_OPT for record in request.additionals):
-        response.additionals = [dns.ResourceRecord("", TYPE_OPT, EDNS_PAYLOAD_BYTES, 0, b"")]
+        options = b""
+        if why is not None:  # RFC 8914 §2: option code, length, INFO-CODE, EXTRA-TEXT
+            data = why.info_code.to_bytes(2, "big") + why.text.encode()
+            options = OPTION_EDE.to_bytes(2, "big") + len(data).to_bytes(2, "big") + data
+        response.additionals = [dns.ResourceRecord("", TYPE_OPT, EDNS_PAYLOAD_BYTES, 0, options)]
 
 
 def _payload_limit(request: dns.Message) -> int:

@@ -14,6 +14,8 @@ from mitmproxy import dns
 from emulator.dns import (
     FAKE_IP_NETWORK,
     MAX_PENDING_QUERIES,
+    NOT_A_HOST_NAME,
+    NOT_REGISTERED,
     PLACEHOLDER,
     PLACEHOLDER_V4,
     PLACEHOLDER_V6,
@@ -320,6 +322,32 @@ async def test_edns_is_acknowledged_and_large_answers_truncate(resolver: Resolve
     assert small.truncation and small.answers == []
 
 
+def extended_errors(message: dns.Message) -> list[tuple[int, str]]:
+    """The Extended DNS Errors (RFC 8914) in a response's OPT record: (INFO-CODE, EXTRA-TEXT) each."""
+    found = []
+    for record in message.additionals:
+        data = record.data if record.type == OPT else b""
+        while data:
+            code, length = int.from_bytes(data[:2], "big"), int.from_bytes(data[2:4], "big")
+            if code == 15:
+                found.append((int.from_bytes(data[4:6], "big"), data[6 : 4 + length].decode()))
+            data = data[4 + length :]
+    return found
+
+
+async def test_a_name_the_policy_refuses_says_why_to_clients_that_sent_edns(resolver: Resolver) -> None:
+    refused = await ask(resolver, "virtual-offline", "other.test", edns_payload=1232)
+    assert refused.response_code == NXDOMAIN  # production's answer, unchanged
+    assert extended_errors(refused) == [(NOT_REGISTERED.info_code, NOT_REGISTERED.text)]
+    assert NOT_REGISTERED.info_code == 15 and "enableInternet" in NOT_REGISTERED.text  # "Blocked", and the fix
+    assert (await ask(resolver, "virtual-offline", "other.test")).additionals == []  # no EDNS, no OPT record
+    for policy, name in (("virtual-offline", "my.kv"), ("virtual-online", "missing.test")):
+        answer = await ask(resolver, policy, name, edns_payload=1232)
+        assert extended_errors(answer) == []  # allowed, or NXDOMAIN from upstream: no reason of ours to give
+    invalid = await ask(resolver, "virtual-online", "has space.test", edns_payload=1232)
+    assert extended_errors(invalid) == [(0, NOT_A_HOST_NAME.text)]
+
+
 # -- FakeIPs ------------------------------------------------------------------------------------------------
 
 
@@ -407,6 +435,7 @@ async def _dig(port: int) -> None:
     assert (await dig("+short", "api.internal.test", "AAAA")).split() == [PLACEHOLDER_V6]
     full = await dig("other.test", "A")
     assert "status: NXDOMAIN" in full
+    assert f"; EDE: 15 (Blocked): ({NOT_REGISTERED.text})" in full  # dig shows the reason as it is
     assert "status: NOERROR" in await dig("my.kv", "MX")
 
 

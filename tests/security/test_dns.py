@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from emulator.dns import NOT_REGISTERED, PLACEHOLDER_V4
 from tests.e2e.conftest import ROOT, DevServer, Result, namespaces_available, traversable_folder
 from tests.security.conftest import MODES, PYTHON, Upstreams
 from tests.security.recorded_dev import LOOKUPS_FILE
@@ -41,7 +42,8 @@ pytestmark = pytest.mark.e2e
 PROJECT = ROOT / "fixtures" / "handlers" / "dns"
 DOH_NAMES = ("cloudflare-dns.com", "dns.google")
 PUBLIC_RESOLVERS = ("1.1.1.1", "8.8.8.8")
-PLACEHOLDER_V4 = "11.0.0.1"
+# What dig shows of the reason the emulator's resolver gives for a name the policy does not resolve.
+BLOCKED = f"15 (Blocked): ({NOT_REGISTERED.text})"
 DENIED = "HTTP/1.1 520 \r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: 20\r\n\r\nOrigin is disallowed"
 # Three 63-octet labels of "data" under an attacker's zone: 207 characters, a valid name (RFC 1035 §2.3.4).
 SECRET = base64.b32encode(b"the secret a sandbox must not get out of here, 120 bytes long, in three labels of 63 ")
@@ -54,7 +56,8 @@ RECORD_TYPES = ("A", "AAAA", "TXT", "ANY", "NULL", "MX")
 
 # Runs dig once per query of argv[1] (JSON: [server, "+tcp"|"+notcp", name, type, *options]; server "" is the
 # resolver in resolv.conf, "gateway" the sandbox's default gateway, which is the host); prints, per query,
-# {"status": NOERROR/NXDOMAIN/… or None when no answer came, "answers": [rdata, …]}.
+# {"status": NOERROR/NXDOMAIN/… or None when no answer came, "answers": [rdata, …], "ede": the Extended DNS
+# Error as dig shows it, "15 (Blocked): (text)", or None}.
 DIG = r"""
 import json, subprocess, sys
 gateway = subprocess.run(["ip", "route"], capture_output=True, text=True).stdout.split("via ")[1].split()[0]
@@ -67,7 +70,8 @@ for server, transport, name, qtype, *options in json.loads(sys.argv[1]):
     ).stdout
     status = next((line.split("status: ")[1].split(",")[0] for line in out.splitlines() if "status: " in line), None)
     answers = [line.split()[-1] for line in out.splitlines() if line and not line.startswith(";")]
-    results.append({"status": status, "answers": answers})
+    ede = next((line.split("; EDE: ", 1)[1] for line in out.splitlines() if line.startswith("; EDE: ")), None)
+    results.append({"status": status, "answers": answers, "ede": ede})
 print(json.dumps(results))
 """
 
@@ -298,7 +302,8 @@ def host_address() -> str | None:
 @pytest.mark.usefixtures("namespace_only")
 async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev: RecordedDev, seen: Resolvers) -> None:
     """`dig @8.8.8.8`, `@1.1.1.1`, `@<the host>` — over UDP and TCP — are answered by the emulator's resolver
-    by the sandbox's policy: allowed.test is the placeholder, evil.test does not exist. Nothing is dialled to
+    by the sandbox's policy: allowed.test is the placeholder, evil.test does not exist (NXDOMAIN, the reason in
+    an Extended DNS Error that dig prints). Nothing is dialled to
     the resolver named, nothing is looked up upstream, and TCP/53 never reaches the proxy (no audit record)."""
     servers = ["", *PUBLIC_RESOLVERS, "gateway", *filter(None, [host_address()])]
     queries = [
@@ -308,8 +313,8 @@ async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev:
         for name in ("allowed.test", "evil.test")
     ]
     answers = await dig(dev, "hard-1", "Sealed", queries)
-    expected = {"allowed.test": {"status": "NOERROR", "answers": [PLACEHOLDER_V4]}}
-    nxdomain = {"status": "NXDOMAIN", "answers": []}
+    expected = {"allowed.test": {"status": "NOERROR", "answers": [PLACEHOLDER_V4], "ede": None}}
+    nxdomain = {"status": "NXDOMAIN", "answers": [], "ede": BLOCKED}
     for (server, transport, name, _), answer in zip(queries, answers, strict=True):
         assert answer == expected.get(name, nxdomain), (server, transport, name)
     assert seen.tcp.accepted == [] and seen.doh == []
@@ -330,8 +335,9 @@ async def test_tcp_53_with_the_internet_on_is_answered_here_not_dialled(dev: Rec
     queries = [[server, "+tcp", "exists.test", "A"] for server in ("8.8.8.8", "1.1.1.1", "")]
     queries.append(["8.8.8.8", "+notcp", "many.test", "A", "+noedns"])  # TC over UDP, then TCP
     answers = await dig(dev, "open-1", "Open", queries)
-    assert answers[:3] == [{"status": "NOERROR", "answers": ["192.0.2.10"]}] * 3
-    assert answers[3] == {"status": "NOERROR", "answers": [f"192.0.2.{index}" for index in range(100, 140)]}
+    assert answers[:3] == [{"status": "NOERROR", "answers": ["192.0.2.10"], "ede": None}] * 3
+    many = [f"192.0.2.{index}" for index in range(100, 140)]
+    assert answers[3] == {"status": "NOERROR", "answers": many, "ede": None}
     assert seen.tcp.accepted == []
     assert dev.lookups()[-5:] == ["exists.test"] * 3 + ["many.test"] * 2  # the UDP try, then the TCP one
 
@@ -355,7 +361,7 @@ async def test_long_label_exfiltration_is_nxdomain_and_looked_up_nowhere(dev: Re
     queries.append(["1.1.1.1", "+notcp", EXFIL, "A", "+subnet=203.0.113.0/24"])
     queries.append(["", "+notcp", f"{LABELS[0]}.allowed.test.evil.test", "TXT"])
     answers = await dig(dev, "exfil-1", "Sealed", queries)
-    assert answers == [{"status": "NXDOMAIN", "answers": []}] * len(queries)
+    assert answers == [{"status": "NXDOMAIN", "answers": [], "ede": BLOCKED}] * len(queries)
     stub, resolv_conf = await each(dev, "exfil-1", "Sealed", ["getent", "ahosts", EXFIL], ["cat", "/etc/resolv.conf"])
     assert stub == (2, "")
     # One nameserver (the emulator), no search domains: a short name is never completed into a name elsewhere.
@@ -372,7 +378,7 @@ async def test_with_an_allow_list_every_name_is_the_placeholder_and_nothing_is_l
     is what denies; so an exfiltration name gets an answer — from here, with nothing looked up anywhere."""
     before = dev.lookups()
     answers = await dig(dev, "listed-1", "Listed", [["8.8.8.8", t, EXFIL, "A"] for t in ("+notcp", "+tcp")])
-    assert answers == [{"status": "NOERROR", "answers": [PLACEHOLDER_V4]}] * 2
+    assert answers == [{"status": "NOERROR", "answers": [PLACEHOLDER_V4], "ede": None}] * 2
     assert dev.lookups() == before
 
 
@@ -402,7 +408,7 @@ async def test_with_the_internet_on_names_are_looked_up_upstream_as_in_productio
     turn the internet off (or register only the hosts you need) to close it."""
     before = dev.lookups()
     answers = await dig(dev, "open-3", "Open", [["8.8.8.8", "+notcp", EXFIL, "TXT"]])
-    assert answers == [{"status": "NXDOMAIN", "answers": []}]
+    assert answers == [{"status": "NXDOMAIN", "answers": [], "ede": None}]  # the upstream's NXDOMAIN
     assert dev.lookups()[len(before) :] == [EXFIL]
 
 
