@@ -303,8 +303,8 @@ def host_address() -> str | None:
 async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev: RecordedDev, seen: Resolvers) -> None:
     """`dig @8.8.8.8`, `@1.1.1.1`, `@<the host>` — over UDP and TCP — are answered by the emulator's resolver
     by the sandbox's policy: allowed.test is the placeholder, evil.test does not exist (NXDOMAIN, the reason in
-    an Extended DNS Error that dig prints). Nothing is dialled to
-    the resolver named, nothing is looked up upstream, and TCP/53 never reaches the proxy (no audit record)."""
+    an Extended DNS Error that dig prints). Nothing is dialled to the resolver named, nothing is looked up
+    upstream, and TCP/53 never reaches the proxy (no audit record)."""
     servers = ["", *PUBLIC_RESOLVERS, "gateway", *filter(None, [host_address()])]
     queries = [
         [server, transport, name, "A"]
