@@ -45,9 +45,12 @@ PUBLIC_RESOLVERS = ("1.1.1.1", "8.8.8.8")
 # What dig shows of the reason the emulator's resolver gives for a name the policy does not resolve.
 BLOCKED = f"15 (Blocked): ({NOT_REGISTERED.text})"
 DENIED = "HTTP/1.1 520 \r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: 20\r\n\r\nOrigin is disallowed"
-# Three 63-octet labels of "data" under an attacker's zone: 207 characters, a valid name (RFC 1035 §2.3.4).
-SECRET = base64.b32encode(b"the secret a sandbox must not get out of here, 120 bytes long, in three labels of 63 ")
-LABELS = [SECRET.decode().lower().rstrip("=")[i : i + 63].ljust(63, "x") for i in (0, 63, 126)]
+# A secret in base32, as exfiltration tools send it: three 63-octet labels (the last padded) under an attacker's
+# zone, 207 characters in all, a valid name (RFC 1035 §2.3.4).
+SECRET = base64.b32encode(
+    b"API_TOKEN=sk-live-0123456789abcdef0123456789abcdef; a secret that must not leave by DNS, ever"
+).decode()
+LABELS = [SECRET.lower().rstrip("=")[i : i + 63].ljust(63, "x") for i in (0, 63, 126)]
 EXFIL = ".".join([*LABELS, "exfil", "evil", "test"])
 RECORD_TYPES = ("A", "AAAA", "TXT", "ANY", "NULL", "MX")
 
@@ -305,6 +308,7 @@ async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev:
     by the sandbox's policy: allowed.test is the placeholder, evil.test does not exist (NXDOMAIN, the reason in
     an Extended DNS Error that dig prints). Nothing is dialled to the resolver named, nothing is looked up
     upstream, and TCP/53 never reaches the proxy (no audit record)."""
+    before = dev.lookups()
     servers = ["", *PUBLIC_RESOLVERS, "gateway", *filter(None, [host_address()])]
     queries = [
         [server, transport, name, "A"]
@@ -318,7 +322,7 @@ async def test_hard_coded_resolvers_get_the_policys_answer_over_udp_and_tcp(dev:
     for (server, transport, name, _), answer in zip(queries, answers, strict=True):
         assert answer == expected.get(name, nxdomain), (server, transport, name)
     assert seen.tcp.accepted == [] and seen.doh == []
-    assert dev.lookups() == []
+    assert dev.lookups() == before
     # A refused connection to port 9 is this sandbox's last record: had TCP/53 reached the proxy, its records
     # would be there before it.
     await in_sandbox(dev, "hard-1", "Sealed", PYTHON, "-c", KNOCK, "203.0.113.9", "9")
