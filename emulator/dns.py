@@ -36,7 +36,8 @@ connection are answered one after another, in order (RFC 7766 lets a server answ
 concurrently; one at a time bounds what one connection costs). The connection is closed, without an answer,
 on a length that is no query's (under a header's 12 bytes, over ``MAX_TCP_QUERY_BYTES``), on a malformed
 query, when ``MAX_PENDING_QUERIES`` are being answered already, when a message takes longer than
-``TCP_IDLE_TIMEOUT_S`` to arrive (idle and trickling alike), and past ``MAX_TCP_CONNECTIONS`` open connections.
+``TCP_IDLE_TIMEOUT_S`` to arrive (idle and trickling alike), and past ``MAX_TCP_CONNECTIONS`` open connections
+(``MAX_TCP_CONNECTIONS_PER_SANDBOX`` from one sandbox).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ HEADER_BYTES = 12  # RFC 1035 §4.1.1: a shorter message is no query
 # A query holds one name (255 octets) and an OPT record; padding (RFC 7830) and cookies stay far below this.
 MAX_TCP_QUERY_BYTES = 4096
 MAX_TCP_CONNECTIONS = 128  # open at once, all sandboxes together; more are closed as they arrive
+MAX_TCP_CONNECTIONS_PER_SANDBOX = 16  # so that one sandbox holding connections open cannot starve the others
 TCP_IDLE_TIMEOUT_S = 10.0  # RFC 7766 §6.2.3: seconds, not minutes; also the time one message may take to arrive
 
 # RFC 1035 / RFC 6891 numbers, so that only mitmproxy.dns is imported.
@@ -369,10 +371,13 @@ class DnsServer:
         *,
         tcp_idle_timeout_s: float = TCP_IDLE_TIMEOUT_S,
         max_tcp_connections: int = MAX_TCP_CONNECTIONS,
+        max_tcp_connections_per_sandbox: int = MAX_TCP_CONNECTIONS_PER_SANDBOX,
     ) -> None:
         self._resolver = resolver
         self._idle_timeout_s = tcp_idle_timeout_s
         self._max_tcp_connections = max_tcp_connections
+        self._max_tcp_connections_per_sandbox = max_tcp_connections_per_sandbox
+        self._connections_of: dict[str, int] = {}  # open TCP connections per peer address (sandbox)
         self._transport: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # UDP queries being answered
@@ -446,10 +451,13 @@ class DnsServer:
         task = asyncio.current_task()
         assert task is not None
         peer_ip = str(writer.get_extra_info("peername")[0])
+        counted = False
         try:
-            if len(self._connections) >= self._max_tcp_connections or not self._resolver.serves(peer_ip):
+            if not self._resolver.serves(peer_ip) or not self._room_for(peer_ip):
                 return
             self._connections.add(task)
+            self._connections_of[peer_ip] = self._connections_of.get(peer_ip, 0) + 1
+            counted = True
             while (query := await self._read_query(reader)) is not None:
                 if self._pending >= MAX_PENDING_QUERIES:
                     return  # overloaded, as over UDP: the client asks again
@@ -470,7 +478,17 @@ class DnsServer:
             pass
         finally:
             self._connections.discard(task)
+            if counted:
+                self._connections_of[peer_ip] -= 1
+                if not self._connections_of[peer_ip]:
+                    del self._connections_of[peer_ip]
             writer.close()
+
+    def _room_for(self, peer_ip: str) -> bool:
+        return (
+            len(self._connections) < self._max_tcp_connections
+            and self._connections_of.get(peer_ip, 0) < self._max_tcp_connections_per_sandbox
+        )
 
     async def _read_query(self, reader: asyncio.StreamReader) -> bytes | None:
         """The next length-prefixed message, or None: the connection ended, sent no query's length, or did not

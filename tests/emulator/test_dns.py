@@ -482,6 +482,7 @@ async def tcp_server(upstream: Upstream) -> AsyncIterator[tuple[DnsServer, int]]
         Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream),
         tcp_idle_timeout_s=0.5,
         max_tcp_connections=3,
+        max_tcp_connections_per_sandbox=2,
     )
     port = await server.start("127.0.0.1", 0)
     try:
@@ -594,24 +595,30 @@ async def test_tcp_from_an_unknown_peer_is_closed_at_once(
     assert upstream.asked == []
 
 
-async def test_connections_past_the_limit_are_closed(tcp_server: tuple[DnsServer, int]) -> None:
+async def test_connections_past_the_limits_are_closed(tcp_server: tuple[DnsServer, int]) -> None:
+    """Two connections per sandbox, three in all (the fixture's limits): past either, closed as they arrive."""
     port = tcp_server[1]
-    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
-    for reader, writer in held:  # all three are served (and so counted) before the fourth arrives
-        writer.write(framed(query("my.kv")))
-        await read_answer(reader)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(framed(query("my.kv")))
-    assert await closed_without_answer(reader, within_s=0.4)
-    writer.close()
-    held[0][1].close()
+
+    async def connect(source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+    async def served(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], ident: int) -> bool:
+        connection[1].write(framed(query("my.kv", ident=ident)))
+        try:
+            return (await read_answer(connection[0])).id == ident
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            return False
+
+    first = [await connect("127.0.0.1") for _ in range(3)]
+    assert [await served(connection, 1) for connection in first] == [True, True, False]  # a sandbox's third
+    other = [await connect("127.0.0.2") for _ in range(2)]
+    assert [await served(connection, 2) for connection in other] == [True, False]  # the fourth in all
+    first[0][1].close()
     await asyncio.sleep(0.05)
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)  # room again
-    writer.write(framed(query("my.kv", ident=5)))
-    assert (await read_answer(reader)).id == 5
-    writer.close()
-    for _, other in held[1:]:
-        other.close()
+    again = await connect("127.0.0.2")
+    assert await served(again, 3)  # room again
+    for _, writer in (*first, *other, again):
+        writer.close()
 
 
 class BlockedUpstream(Upstream):
