@@ -388,10 +388,10 @@ async def test_with_an_allow_list_every_name_is_the_placeholder_and_nothing_is_l
 
 @pytest.mark.usefixtures("namespace_only")
 async def test_over_long_names_are_refused_without_a_lookup_even_with_the_internet_on(dev: RecordedDev) -> None:
-    """Names a resolver must not forward — over 253 characters, a label over 63 — made by hand (dig will not),
-    from a sandbox whose names are looked up upstream: NXDOMAIN over UDP (a malformed packet, no answer at all)
-    and over TCP (the connection closed), and the upstream is never asked. A 253-character name is asked: the
-    lookup would be seen."""
+    """Names a resolver must not forward, made by hand (dig will not), from a sandbox whose names are looked up
+    upstream: over 253 characters is NXDOMAIN over UDP and TCP; a label over 63 octets is no DNS message at all,
+    so it gets no answer over UDP and a closed connection over TCP. Neither is looked up. A 253-character name
+    is: the lookup would have been seen."""
     before = dev.lookups()
     too_long = ["a" * 63, "b" * 63, "c" * 63, "d" * 62]  # 254 characters
     longest = ["a" * 63, "b" * 63, "c" * 63, "d" * 61]  # 253: the longest host name there is
@@ -444,11 +444,13 @@ async def test_doh_is_https_and_the_policy_denies_it(dev: RecordedDev, seen: Res
     assert seen.doh == [] and seen.tcp.accepted == []
     assert dev.lookups() == before
     records = await records_until(dev, "doh-1", lambda found: len(found) >= 4)
-    assert {(r["url"].split("?")[0], r["status"]) for r in records} >= {
-        ("https://cloudflare-dns.com/dns-query", 520),
-        ("https://dns.google/dns-query", 520),
-        ("http://1.1.1.1/dns-query", 520),
-    }
+    refused = "refused: HTTPS here is not intercepted and enableInternet is false"
+    assert [(r["method"], r["url"].split("?")[0], r["step"], r["status"], r["error"]) for r in records] == [
+        ("GET", "https://cloudflare-dns.com/dns-query", "not allowlisted", 520, None),
+        ("POST", "https://dns.google/dns-query", "not allowlisted", 520, None),
+        ("GET", "http://1.1.1.1/dns-query", "not allowlisted", 520, None),
+        ("CONNECT", "https://8.8.8.8:443", "not intercepted", None, refused),
+    ]
 
 
 async def test_doh_to_a_name_the_policy_does_not_know(dev: RecordedDev, seen: Resolvers) -> None:
