@@ -28,9 +28,10 @@ server there, UDP and TCP alike (netns.py): TCP/53 is DNS too (a truncated UDP a
 and ``dig +tcp @8.8.8.8`` asks that way on purpose), and were it treated as any other port it would be
 refused with the internet off and, with it on, dialled to the resolver it names, where the policy's view of
 DNS does not reach. (Wrangler's sidecar captures UDP/53 only, so there TCP/53 is such a port; answering it
-here is stricter with the internet on and, with it off, tells a sandbox nothing UDP would not.) Messages are parsed and built with ``mitmproxy.dns`` (pure Python), the only mitmproxy
-import in this module. A query from an address that belongs to no sandbox is dropped unanswered (over TCP:
-the connection is closed at once), as are malformed packets.
+here is stricter with the internet on and, with it off, tells a sandbox nothing UDP would not.) Messages
+are parsed and built with ``mitmproxy.dns`` (pure Python), the only mitmproxy import in this module. A query
+from an address that belongs to no sandbox is dropped unanswered (over TCP: the connection is closed at
+once), as are malformed packets.
 
 DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message is preceded by its length in two bytes. Queries on one
 connection are answered one after another, in order (RFC 7766 lets a server answer pipelined queries
