@@ -8,7 +8,8 @@ outbound configuration decides which DNS lookups resolve"):
   ``0.0.0.0/0``). Globs match the lower-cased name without its trailing dot.
 - ``enableInternet`` off: an allowed name gets the placeholder (A ``11.0.0.1``, AAAA ``fd00::1``, TTL 60), so
   the client connects and the proxy routes by Host/SNI; any other name is NXDOMAIN and nothing is looked up
-  anywhere, so a denied name cannot carry data out through DNS.
+  anywhere, so a denied name cannot carry data out through DNS. A client that sent EDNS also gets the reason
+  as an Extended DNS Error (RFC 8914, "Blocked"), production's rcode unchanged: ours, where it is silent.
 - ``enableInternet`` on: the name is resolved upstream (here: the system resolver, ``getaddrinfo`` off the
   event loop); NXDOMAIN for an allowed name becomes the placeholder, which is how virtual hosts such as
   ``my.kv`` resolve. Names in ``connect_to`` (the emulator's stand-in for DNS in tests and local
@@ -21,10 +22,24 @@ TXT, HTTPS, …) gets an empty NOERROR when the name exists and NXDOMAIN when it
 rather than NXDOMAIN matters: NXDOMAIN says the name has no records of any type (RFC 8020), and a stub that
 caches it would then also fail the name's A lookup.
 
-Where it sits: the sandbox's resolv.conf points at a ``DnsServer`` (a plain asyncio UDP endpoint, not
-mitmproxy's DNS mode, which crashes at interpreter exit here). Messages are parsed and built with
-``mitmproxy.dns`` (pure Python), the only mitmproxy import in this module. A query from an address that
-belongs to no sandbox is dropped unanswered, as are malformed packets.
+Where it sits: the sandbox's resolv.conf points at a ``DnsServer`` (plain asyncio UDP and TCP endpoints on
+one port, not mitmproxy's DNS mode, which crashes at interpreter exit here). nftables sends DNS to any
+server there, UDP and TCP alike (netns.py): TCP/53 is DNS too (a truncated UDP answer is retried over TCP,
+and ``dig +tcp @8.8.8.8`` asks that way on purpose), and were it treated as any other port it would be
+refused with the internet off and, with it on, dialled to the resolver it names, where the policy's view of
+DNS does not reach. (Wrangler's sidecar captures UDP/53 only, so there TCP/53 is such a port; answering it
+here is stricter with the internet on and, with it off, tells a sandbox nothing UDP would not.) Messages
+are parsed and built with ``mitmproxy.dns`` (pure Python), the only mitmproxy import in this module. A query
+from an address that belongs to no sandbox is dropped unanswered (over TCP: the connection is closed at
+once), as are malformed packets.
+
+DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message is preceded by its length in two bytes. Queries on one
+connection are answered one after another, in order (RFC 7766 lets a server answer pipelined queries
+concurrently; one at a time bounds what one connection costs). The connection is closed, without an answer,
+on a length that is no query's (under a header's 12 bytes, over ``MAX_TCP_QUERY_BYTES``), on a malformed
+query, when ``MAX_PENDING_QUERIES`` are being answered already, when a message takes longer than
+``TCP_IDLE_TIMEOUT_S`` to arrive (idle and trickling alike), and past ``MAX_TCP_CONNECTIONS`` open connections
+(``MAX_TCP_CONNECTIONS_PER_SANDBOX`` from one sandbox).
 """
 
 from __future__ import annotations
@@ -38,6 +53,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from mitmproxy import dns
 
@@ -56,6 +72,13 @@ MAX_PENDING_QUERIES = 256  # queries being answered at once; more are dropped (a
 MAX_NAME_CHARS = 253  # RFC 1035: 255 octets on the wire
 PLAIN_UDP_PAYLOAD_BYTES = 512  # RFC 1035 §4.2.1, without EDNS
 EDNS_PAYLOAD_BYTES = 1232  # what we advertise (DNS Flag Day 2020)
+TCP_MESSAGE_BYTES = 65535  # RFC 1035 §4.2.2: the two-byte length prefix's limit; no truncation below it
+HEADER_BYTES = 12  # RFC 1035 §4.1.1: a shorter message is no query
+# A query holds one name (255 octets) and an OPT record; padding (RFC 7830) and cookies stay far below this.
+MAX_TCP_QUERY_BYTES = 4096
+MAX_TCP_CONNECTIONS = 128  # open at once, all sandboxes together; more are closed as they arrive
+MAX_TCP_CONNECTIONS_PER_SANDBOX = 16  # so that one sandbox holding connections open cannot starve the others
+TCP_IDLE_TIMEOUT_S = 10.0  # RFC 7766 §6.2.3: seconds, not minutes; also the time one message may take to arrive
 
 # RFC 1035 / RFC 6891 numbers, so that only mitmproxy.dns is imported.
 TYPE_A, TYPE_AAAA, TYPE_OPT, TYPE_ANY = 1, 28, 41, 255
@@ -79,6 +102,31 @@ PLACEHOLDER = Addresses(v4=(PLACEHOLDER_V4,), v6=(PLACEHOLDER_V6,))
 
 Lookup = Callable[[str], Awaitable[Addresses | None]]
 """Resolves a name upstream: its addresses, or None for NXDOMAIN; raises OSError when it cannot tell."""
+
+Transport = Literal["udp", "tcp"]
+
+
+@dataclass(frozen=True)
+class ExtendedError:
+    """An Extended DNS Error (RFC 8914): why a name did not resolve, in words, for clients that sent EDNS.
+
+    The rcode stays what production answers (NXDOMAIN); the option only adds the reason, which `dig` prints
+    (``; EDE: 15 (Blocked): (…)``) and a stub resolver ignores."""
+
+    info_code: int
+    text: str
+
+
+OPTION_EDE = 15  # RFC 8914 §2
+NOT_REGISTERED = ExtendedError(
+    15,  # Blocked: "blocked due to a security policy implemented on the server being directly talked to"
+    "outbound: not resolved for this sandbox: its class has enableInternet = false and no outboundByHost, "
+    "outbound or allowedHosts entry for this name (contract 2.4); add one, or set enableInternet = true",
+)
+NOT_A_HOST_NAME = ExtendedError(
+    0,  # Other
+    "outbound: not a host name (over 253 characters, or characters no host name has); not looked up",
+)
 
 
 class FakeIPs:
@@ -164,8 +212,15 @@ class Resolver:
         for name in sorted(self._known):  # sorted: collisions resolve the same way on every start
             fake_ips.address(name)
 
-    async def answer(self, query: bytes, peer_ip: str) -> bytes | None:
-        """The response to one DNS query from ``peer_ip``; None when it is dropped unanswered."""
+    def serves(self, peer_ip: str) -> bool:
+        """Whether ``peer_ip`` is a sandbox's (anyone else is told nothing, not even that we listen)."""
+        return self._policy_for(peer_ip) is not None
+
+    async def answer(self, query: bytes, peer_ip: str, transport: Transport = "udp") -> bytes | None:
+        """The response to one DNS query from ``peer_ip``; None when it is dropped unanswered.
+
+        Over UDP an answer longer than the client's payload size is cut to its header and question with TC set
+        (RFC 1035 §4.2.1), so the client asks again over TCP, where the whole answer fits."""
         policy = self._policy_for(peer_ip)
         if policy is None:
             return None  # not a sandbox: stay silent rather than tell a stranger anything
@@ -176,7 +231,7 @@ class Resolver:
         if not request.query:
             return None  # a response sent to us: never answer it (no reflection loops)
         response = await self._respond(request, policy)
-        return _pack(response, _payload_limit(request))
+        return _pack(response, _payload_limit(request) if transport == "udp" else TCP_MESSAGE_BYTES)
 
     async def resolve(self, policy: Policy, name: str) -> Addresses | None:
         """What ``name`` resolves to for a sandbox with ``policy``: addresses, or None for NXDOMAIN.
@@ -215,14 +270,15 @@ class Resolver:
             return _fail(request, RCODE_REFUSED)  # CHAOS (version.bind, …) and friends: nothing to say
         name = _query_name(question.name)
         if name is None:
-            return _fail(request, RCODE_NXDOMAIN)  # not a host name: nothing to look up, nothing forwarded
+            return _fail(request, RCODE_NXDOMAIN, NOT_A_HOST_NAME)  # nothing to look up, nothing forwarded
         try:
             addresses = await self.resolve(policy, name)
         except OSError as error:  # TimeoutError included
             logger.warning("DNS: resolving %s failed: %s; answering SERVFAIL", name, error)
             return _fail(request, RCODE_SERVFAIL)
         if addresses is None:
-            return _fail(request, RCODE_NXDOMAIN)
+            # With the internet off, the policy said no (nothing was asked); with it on, the upstream did.
+            return _fail(request, RCODE_NXDOMAIN, None if policy.instance.enable_internet else NOT_REGISTERED)
         return _succeed(request, _records(question, addresses))
 
 
@@ -241,17 +297,21 @@ def _succeed(request: dns.Message, records: list[dns.ResourceRecord]) -> dns.Mes
     return response
 
 
-def _fail(request: dns.Message, rcode: int) -> dns.Message:
+def _fail(request: dns.Message, rcode: int, why: ExtendedError | None = None) -> dns.Message:
     response = request.fail(rcode)
     response.recursion_available = True  # we are the sandbox's recursive resolver, whatever the answer
-    _add_edns(request, response)
+    _add_edns(request, response, why)
     return response
 
 
-def _add_edns(request: dns.Message, response: dns.Message) -> None:
+def _add_edns(request: dns.Message, response: dns.Message, why: ExtendedError | None = None) -> None:
     # RFC 6891 §6.1.1: a responder that understood the requester's OPT record includes one of its own.
     if any(record.type == TYPE_OPT for record in request.additionals):
-        response.additionals = [dns.ResourceRecord("", TYPE_OPT, EDNS_PAYLOAD_BYTES, 0, b"")]
+        options = b""
+        if why is not None:  # RFC 8914 §2: option code, length, INFO-CODE, EXTRA-TEXT
+            data = why.info_code.to_bytes(2, "big") + why.text.encode()
+            options = OPTION_EDE.to_bytes(2, "big") + len(data).to_bytes(2, "big") + data
+        response.additionals = [dns.ResourceRecord("", TYPE_OPT, EDNS_PAYLOAD_BYTES, 0, options)]
 
 
 def _payload_limit(request: dns.Message) -> int:
@@ -305,46 +365,147 @@ def _known_names(known: Mapping[str, str]) -> set[str]:
 
 
 class DnsServer:
-    """A UDP endpoint in front of a ``Resolver``: the address a sandbox's resolv.conf names."""
+    """UDP and TCP endpoints on one port in front of a ``Resolver``: the address a sandbox's resolv.conf names."""
 
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        *,
+        tcp_idle_timeout_s: float = TCP_IDLE_TIMEOUT_S,
+        max_tcp_connections: int = MAX_TCP_CONNECTIONS,
+        max_tcp_connections_per_sandbox: int = MAX_TCP_CONNECTIONS_PER_SANDBOX,
+    ) -> None:
         self._resolver = resolver
+        self._idle_timeout_s = tcp_idle_timeout_s
+        self._max_tcp_connections = max_tcp_connections
+        self._max_tcp_connections_per_sandbox = max_tcp_connections_per_sandbox
+        self._connections_of: dict[str, int] = {}  # open TCP connections per peer address (sandbox)
         self._transport: asyncio.DatagramTransport | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tcp: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # UDP queries being answered
+        self._connections: set[asyncio.Task[None]] = set()  # TCP connections being served
+        self._tcp_answering = 0  # TCP queries being answered
 
     async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (port 0 picks one); returns the bound port."""
+        """Listen on ``host:port`` over UDP and TCP (port 0 picks one free for both); returns the bound port."""
+        for _ in range(20 if port == 0 else 1):
+            bound = await self._start_udp(host, port)
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, host, bound)
+            except OSError:
+                self._transport_close()
+                if port != 0:
+                    raise
+                continue  # the UDP port was free, its TCP twin not: another try
+            return bound
+        raise OSError(f"no port on {host} was free for both UDP and TCP DNS after 20 tries")
+
+    async def _start_udp(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=(host, port))
         self._transport = transport
         bound: int = transport.get_extra_info("sockname")[1]
         return bound
 
-    async def close(self) -> None:
-        """Stop listening and abandon queries still being answered."""
+    def _transport_close(self) -> None:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        tasks, self._tasks = list(self._tasks), set()
+
+    async def close(self) -> None:
+        """Stop listening, close TCP connections and abandon queries still being answered."""
+        self._transport_close()
+        if self._tcp is not None:
+            self._tcp.close()
+            self._tcp = None
+        tasks = [*self._tasks, *self._connections]
+        self._tasks, self._connections = set(), set()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    @property
+    def _pending(self) -> int:
+        return len(self._tasks) + self._tcp_answering
+
+    # -- UDP -------------------------------------------------------------------------------------------------
     def _received(self, data: bytes, peer: tuple[str, int]) -> None:
-        if len(self._tasks) >= MAX_PENDING_QUERIES:
+        if self._pending >= MAX_PENDING_QUERIES:
             return  # overloaded: a dropped query is retried by the client, a queue would only grow
         task = asyncio.get_running_loop().create_task(self._reply(data, peer), name=f"dns query from {peer[0]}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _reply(self, data: bytes, peer: tuple[str, int]) -> None:
-        try:
-            response = await self._resolver.answer(data, peer[0])
-        except Exception:  # the boundary: one bad query must not take the server down
-            logger.exception("DNS: answering a query from %s failed", peer[0])
-            return
+        response = await self._answer(data, peer[0], "udp")
         if response is not None and self._transport is not None and not self._transport.is_closing():
             self._transport.sendto(response, peer)
+
+    async def _answer(self, data: bytes, peer_ip: str, transport: Transport) -> bytes | None:
+        try:
+            return await self._resolver.answer(data, peer_ip, transport)
+        except Exception:  # the boundary: one bad query must not take the server down
+            logger.exception("DNS: answering a query from %s over %s failed", peer_ip, transport.upper())
+            return None
+
+    # -- TCP (RFC 1035 §4.2.2; limits in the module docstring) ------------------------------------------------
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer_ip = str(writer.get_extra_info("peername")[0])
+        counted = False
+        try:
+            if not self._resolver.serves(peer_ip) or not self._room_for(peer_ip):
+                return
+            self._connections.add(task)
+            self._connections_of[peer_ip] = self._connections_of.get(peer_ip, 0) + 1
+            counted = True
+            while (query := await self._read_query(reader)) is not None:
+                if self._pending >= MAX_PENDING_QUERIES:
+                    return  # overloaded, as over UDP: the client asks again
+                self._tcp_answering += 1
+                try:
+                    response = await self._answer(query, peer_ip, "tcp")
+                finally:
+                    self._tcp_answering -= 1
+                if response is None:
+                    return  # malformed: nothing sensible follows on this connection
+                writer.write(len(response).to_bytes(2, "big") + response)
+                await asyncio.wait_for(writer.drain(), self._idle_timeout_s)
+        except (OSError, TimeoutError):
+            pass  # the client went away or stopped reading: nothing to tell it
+        except asyncio.CancelledError:
+            # Only close() cancels a connection: end as if it closed, or asyncio reports the cancellation as an
+            # "unhandled exception in client_connected_cb".
+            pass
+        finally:
+            self._connections.discard(task)
+            if counted:
+                self._connections_of[peer_ip] -= 1
+                if not self._connections_of[peer_ip]:
+                    del self._connections_of[peer_ip]
+            writer.close()
+
+    def _room_for(self, peer_ip: str) -> bool:
+        return (
+            len(self._connections) < self._max_tcp_connections
+            and self._connections_of.get(peer_ip, 0) < self._max_tcp_connections_per_sandbox
+        )
+
+    async def _read_query(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The next length-prefixed message, or None: the connection ended, sent no query's length, or did not
+        complete a message within the idle timeout (one deadline for the whole message: trickling is idling)."""
+        try:
+            return await asyncio.wait_for(_read_message(reader), self._idle_timeout_s)
+        except (asyncio.IncompleteReadError, TimeoutError, OSError):
+            return None
+
+
+async def _read_message(reader: asyncio.StreamReader) -> bytes | None:
+    length = int.from_bytes(await reader.readexactly(2), "big")
+    if not HEADER_BYTES <= length <= MAX_TCP_QUERY_BYTES:
+        return None  # not a query: never wait for (or buffer) the 64 KiB a client may promise
+    return await reader.readexactly(length)
 
 
 class _Protocol(asyncio.DatagramProtocol):

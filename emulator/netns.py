@@ -5,9 +5,12 @@ veth pair whose host end is ``ob-<owner>-<n>``; the pair shares a /30 taken from
 ``.1`` on the host, ``.2`` in the sandbox, which routes everything via the host. IPv6 is disabled in the
 namespace (threat model §5.7). On the host one nftables table per owner, ``inet outbound_<owner>``, decides:
 
-    prerouting (nat)  every TCP packet from a sandbox interface    → REDIRECT to :proxy_port (all ports:
-                      UDP dport 53 from a sandbox interface         → REDIRECT to :dns_port    the proxy decides)
-    input             (interface, source address) of a sandbox, tcp dport proxy_port or udp dport dns_port → accept;
+    prerouting (nat)  TCP or UDP dport 53 from a sandbox interface → REDIRECT to :dns_port (DNS to any server,
+                      over either, is answered by the emulator's resolver: dns.py)
+                      any other TCP packet from a sandbox interface → REDIRECT to :proxy_port (all ports: the
+                      proxy decides)
+    input             (interface, source address) of a sandbox, tcp dport proxy_port or tcp/udp dport dns_port
+                      → accept;
                       anything else from a sandbox interface → drop (spoofed sources, ICMP, other UDP, other
                       host ports: the control API and 127.0.0.1 stay unreachable)
     forward           anything from or to a sandbox interface → drop (ip_forward is not touched)
@@ -359,13 +362,13 @@ table inet {t} {{
     }}
     chain prerouting {{
         type nat hook prerouting priority dstnat - 10; policy accept;
+        iifname {ifs} meta l4proto {{ tcp, udp }} th dport 53 redirect to :{dns}
         iifname {ifs} meta l4proto tcp redirect to :{proxy}
-        iifname {ifs} udp dport 53 redirect to :{dns}
     }}
     chain input {{
         type filter hook input priority filter; policy accept;
         iifname . ip saddr @sandbox_sources tcp dport {proxy} accept
-        iifname . ip saddr @sandbox_sources udp dport {dns} accept
+        iifname . ip saddr @sandbox_sources meta l4proto {{ tcp, udp }} th dport {dns} accept
         iifname {ifs} counter drop
     }}
     chain forward {{

@@ -137,19 +137,19 @@ class Server:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._choose_capture()
         self.proxy_port = _free_port(socket.SOCK_STREAM)
-        self.dns_port = _free_port(socket.SOCK_DGRAM)
         if self.capture == "namespace":
-            self.networks = NetworkManager(
-                owner=default_owner(), proxy_port=self.proxy_port, dns_port=self.dns_port, state_dir=DEFAULT_STATE_DIR
-            )
-            await self.networks.start()
             resolver = Resolver(
                 policy_for=self._policy_for_ip,
                 known=dict(self.emulator.upstream_options.connect_to),
                 fake_ips=self.fake_ips,
             )
             self._dns = DnsServer(resolver)
-            await self._dns.start("0.0.0.0", self.dns_port)
+            # Listening first: it picks the one port free for both UDP and TCP that nftables then sends DNS to.
+            self.dns_port = await self._dns.start("0.0.0.0", 0)
+            self.networks = NetworkManager(
+                owner=default_owner(), proxy_port=self.proxy_port, dns_port=self.dns_port, state_dir=DEFAULT_STATE_DIR
+            )
+            await self.networks.start()
         await self._streamed.start()
         await self._start_proxy()
         self._control = ControlAPI(self)

@@ -1,4 +1,4 @@
-"""The sandbox's resolver, by policy (contract §2.4; §9 "DNS"), and its UDP server."""
+"""The sandbox's resolver, by policy (contract §2.4; §9 "DNS"), and its UDP and TCP server."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import asyncio
 import ipaddress
 import shutil
 from asyncio.subprocess import PIPE
+from collections.abc import AsyncIterator
 
 import pytest
 from mitmproxy import dns
 
 from emulator.dns import (
     FAKE_IP_NETWORK,
+    MAX_PENDING_QUERIES,
+    NOT_A_HOST_NAME,
+    NOT_REGISTERED,
     PLACEHOLDER,
     PLACEHOLDER_V4,
     PLACEHOLDER_V6,
@@ -318,6 +322,32 @@ async def test_edns_is_acknowledged_and_large_answers_truncate(resolver: Resolve
     assert small.truncation and small.answers == []
 
 
+def extended_errors(message: dns.Message) -> list[tuple[int, str]]:
+    """The Extended DNS Errors (RFC 8914) in a response's OPT record: (INFO-CODE, EXTRA-TEXT) each."""
+    found = []
+    for record in message.additionals:
+        data = record.data if record.type == OPT else b""
+        while data:
+            code, length = int.from_bytes(data[:2], "big"), int.from_bytes(data[2:4], "big")
+            if code == 15:
+                found.append((int.from_bytes(data[4:6], "big"), data[6 : 4 + length].decode()))
+            data = data[4 + length :]
+    return found
+
+
+async def test_a_name_the_policy_refuses_says_why_to_clients_that_sent_edns(resolver: Resolver) -> None:
+    refused = await ask(resolver, "virtual-offline", "other.test", edns_payload=1232)
+    assert refused.response_code == NXDOMAIN  # production's answer, unchanged
+    assert extended_errors(refused) == [(NOT_REGISTERED.info_code, NOT_REGISTERED.text)]
+    assert NOT_REGISTERED.info_code == 15 and "enableInternet" in NOT_REGISTERED.text  # "Blocked", and the fix
+    assert (await ask(resolver, "virtual-offline", "other.test")).additionals == []  # no EDNS, no OPT record
+    for policy, name in (("virtual-offline", "my.kv"), ("virtual-online", "missing.test")):
+        answer = await ask(resolver, policy, name, edns_payload=1232)
+        assert extended_errors(answer) == []  # allowed, or NXDOMAIN from upstream: no reason of ours to give
+    invalid = await ask(resolver, "virtual-online", "has space.test", edns_payload=1232)
+    assert extended_errors(invalid) == [(0, NOT_A_HOST_NAME.text)]
+
+
 # -- FakeIPs ------------------------------------------------------------------------------------------------
 
 
@@ -405,6 +435,7 @@ async def _dig(port: int) -> None:
     assert (await dig("+short", "api.internal.test", "AAAA")).split() == [PLACEHOLDER_V6]
     full = await dig("other.test", "A")
     assert "status: NXDOMAIN" in full
+    assert f"; EDE: 15 (Blocked): ({NOT_REGISTERED.text})" in full  # dig shows the reason as it is
     assert "status: NOERROR" in await dig("my.kv", "MX")
 
 
@@ -421,3 +452,240 @@ async def test_queries_from_unknown_peers_get_no_reply() -> None:
     finally:
         transport.close()
         await server.close()
+
+
+# -- DNS over TCP (RFC 1035 §4.2.2) -------------------------------------------------------------------------
+
+TCP_PEERS = {"127.0.0.1": POLICIES["virtual-offline"], "127.0.0.2": POLICIES["plain-online"]}
+
+
+def framed(message: bytes) -> bytes:
+    return len(message).to_bytes(2, "big") + message
+
+
+async def read_answer(reader: asyncio.StreamReader) -> dns.Message:
+    length = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), 5), "big")
+    return dns.Message.unpack(await asyncio.wait_for(reader.readexactly(length), 5))
+
+
+async def closed_without_answer(reader: asyncio.StreamReader, within_s: float = 5) -> bool:
+    """Whether the server closes the connection, sending nothing more, within ``within_s``."""
+    try:
+        return await asyncio.wait_for(reader.read(), within_s) == b""
+    except ConnectionResetError:
+        return True  # closed with bytes of ours unread: the kernel says so with a reset
+
+
+@pytest.fixture
+async def tcp_server(upstream: Upstream) -> AsyncIterator[tuple[DnsServer, int]]:
+    server = DnsServer(
+        Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream),
+        tcp_idle_timeout_s=0.5,
+        max_tcp_connections=3,
+        max_tcp_connections_per_sandbox=2,
+    )
+    port = await server.start("127.0.0.1", 0)
+    try:
+        yield server, port
+    finally:
+        await server.close()
+
+
+async def test_udp_and_tcp_listen_on_one_port(tcp_server: tuple[DnsServer, int]) -> None:
+    _, port = tcp_server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(framed(query("my.kv", ident=1)))
+    assert answers(await read_answer(reader)) == [PLACEHOLDER_V4]
+    writer.close()
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(_Client, remote_addr=("127.0.0.1", port))
+    transport.sendto(query("my.kv", ident=2))
+    assert dns.Message.unpack(await asyncio.wait_for(client.replies.get(), 5)).id == 2
+    transport.close()
+
+
+async def test_several_queries_on_one_connection_are_answered_in_order(
+    tcp_server: tuple[DnsServer, int], upstream: Upstream
+) -> None:
+    _, port = tcp_server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # Pipelined in one write, then one query split byte by byte (the server must reassemble partial reads).
+    writer.write(framed(query("my.kv", ident=1)) + framed(query("other.test", ident=2)))
+    split = framed(query("x.internal.test", AAAA, ident=3))
+    for index in range(len(split)):
+        writer.write(split[index : index + 1])
+        await writer.drain()
+        await asyncio.sleep(0.001)
+    first, second, third = [await read_answer(reader) for _ in range(3)]
+    assert (first.id, answers(first)) == (1, [PLACEHOLDER_V4])
+    assert (second.id, second.response_code) == (2, NXDOMAIN)
+    assert (third.id, answers(third)) == (3, [PLACEHOLDER_V6])
+    writer.close()
+    assert upstream.asked == []  # internet off: no name went anywhere
+
+
+async def test_tcp_answers_are_never_truncated(tcp_server: tuple[DnsServer, int], upstream: Upstream) -> None:
+    # 40 A records (1 kB) get TC over UDP without EDNS; the client's retry over TCP must get them all.
+    resolver = Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream)
+    udp = await resolver.answer(query("many.test"), "127.0.0.2")
+    assert udp is not None and dns.Message.unpack(udp).truncation
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1], local_addr=("127.0.0.2", 0))
+    writer.write(framed(query("many.test")))
+    answer = await read_answer(reader)
+    assert not answer.truncation and len(answer.answers) == 40
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        (4097).to_bytes(2, "big") + b"x" * 100,  # longer than any query: closed before the body is awaited
+        (0xFFFF).to_bytes(2, "big"),
+        (0).to_bytes(2, "big"),
+        (11).to_bytes(2, "big") + b"x" * 11,  # shorter than a header
+        framed(b"\x12\x34" + b"garbage!" * 4),  # a plausible length, no DNS message
+        framed(query("x.test") + b"junk"),
+        framed(dns.Message.unpack(query("my.kv")).fail(3).packed),  # a response: never answered
+    ],
+)
+async def test_what_is_no_query_closes_the_connection_unanswered(
+    tcp_server: tuple[DnsServer, int], sent: bytes
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1])
+    writer.write(framed(query("my.kv", ident=9)) + sent)
+    assert (await read_answer(reader)).id == 9  # what came before is answered
+    assert await closed_without_answer(reader, within_s=0.4)  # at once: well before the 0.5 s idle timeout
+    writer.close()
+
+
+async def test_idle_and_trickling_connections_are_closed(tcp_server: tuple[DnsServer, int]) -> None:
+    loop = asyncio.get_running_loop()
+    idle_reader, idle = await asyncio.open_connection("127.0.0.1", tcp_server[1])
+    started = loop.time()
+    assert await closed_without_answer(idle_reader)
+    assert 0.4 < loop.time() - started < 2
+    # A query that arrives a byte every 0.1 s never completes within the idle timeout, however busy it looks.
+    trickle_reader, trickle = await asyncio.open_connection("127.0.0.1", tcp_server[1])
+    message = framed(query("my.kv"))
+    started = loop.time()
+    with pytest.raises(ConnectionError):
+        for byte in message:
+            trickle.write(bytes([byte]))
+            await trickle.drain()
+            await asyncio.sleep(0.1)
+            if trickle_reader.at_eof():
+                raise ConnectionResetError("closed by the server")
+    assert await closed_without_answer(trickle_reader)
+    assert loop.time() - started < 2
+    idle.close()
+    trickle.close()
+
+
+async def test_tcp_from_an_unknown_peer_is_closed_at_once(
+    tcp_server: tuple[DnsServer, int], upstream: Upstream
+) -> None:
+    # From 127.0.0.3: loopback, but no sandbox's address.
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1], local_addr=("127.0.0.3", 0))
+    assert await closed_without_answer(reader, within_s=0.4)  # before any query, well within the idle timeout
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_server[1], local_addr=("127.0.0.3", 0))
+    writer.write(framed(query("real.test")))
+    assert await closed_without_answer(reader, within_s=0.4)
+    writer.close()
+    assert upstream.asked == []
+
+
+async def test_connections_past_the_limits_are_closed(tcp_server: tuple[DnsServer, int]) -> None:
+    """Two connections per sandbox, three in all (the fixture's limits): past either, closed as they arrive."""
+    port = tcp_server[1]
+
+    async def connect(source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+    async def served(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], ident: int) -> bool:
+        connection[1].write(framed(query("my.kv", ident=ident)))
+        try:
+            return (await read_answer(connection[0])).id == ident
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            return False
+
+    first = [await connect("127.0.0.1") for _ in range(3)]
+    assert [await served(connection, 1) for connection in first] == [True, True, False]  # a sandbox's third
+    other = [await connect("127.0.0.2") for _ in range(2)]
+    assert [await served(connection, 2) for connection in other] == [True, False]  # the fourth in all
+    first[0][1].close()
+    await asyncio.sleep(0.05)
+    again = await connect("127.0.0.2")
+    assert await served(again, 3)  # room again
+    for _, writer in (*first, *other, again):
+        writer.close()
+
+
+class BlockedUpstream(Upstream):
+    """An upstream that answers nothing until released: queries pile up as pending."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = asyncio.Event()
+
+    async def __call__(self, name: str) -> Addresses | None:
+        self.asked.append(name)
+        await self.released.wait()
+        return self.TABLE.get(name)
+
+
+async def test_past_the_pending_limit_udp_queries_are_dropped_and_tcp_connections_closed() -> None:
+    upstream = BlockedUpstream()
+    server = DnsServer(Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream))
+    port = await server.start("127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(
+        _Client, local_addr=("127.0.0.2", 0), remote_addr=("127.0.0.1", port)
+    )
+    try:
+        for ident in range(MAX_PENDING_QUERIES + 1):  # one more than may be pending
+            transport.sendto(query("real.test", ident=ident))
+        for _ in range(100):
+            if len(upstream.asked) >= MAX_PENDING_QUERIES:
+                break
+            await asyncio.sleep(0.02)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        writer.write(framed(query("real.test")))
+        assert await closed_without_answer(reader, within_s=2)
+        writer.close()
+        assert len(upstream.asked) == MAX_PENDING_QUERIES  # neither the extra UDP query nor the TCP one
+        upstream.released.set()
+        replies = {dns.Message.unpack(await asyncio.wait_for(client.replies.get(), 5)).id for _ in upstream.asked}
+        assert len(replies) == MAX_PENDING_QUERIES
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.replies.get(), 0.2)  # the dropped one stays unanswered
+    finally:
+        transport.close()
+        await server.close()
+
+
+async def test_close_ends_open_tcp_connections(upstream: Upstream) -> None:
+    server = DnsServer(Resolver(policy_for=TCP_PEERS.get, fake_ips=FakeIPs(), lookup=upstream))
+    port = await server.start("127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(framed(query("my.kv")))
+    await read_answer(reader)
+    await server.close()
+    assert await closed_without_answer(reader, within_s=1)
+    writer.close()
+
+
+@pytest.mark.skipif(shutil.which("dig") is None, reason="dig is not installed")
+async def test_dig_over_tcp(tcp_server: tuple[DnsServer, int]) -> None:
+    command = ["dig", "@127.0.0.1", "-p", str(tcp_server[1]), "+tcp", "+tries=1", "+time=3"]
+    process = await asyncio.create_subprocess_exec(*command, "+short", "my.kv", stdout=PIPE, stderr=PIPE)
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.decode().split() == [PLACEHOLDER_V4]
+    # +keepopen: several queries on one connection, as resolvers that speak TCP do.
+    process = await asyncio.create_subprocess_exec(
+        *command, "+keepopen", "my.kv", "A", "my.kv", "AAAA", "+short", stdout=PIPE, stderr=PIPE
+    )
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.decode().split() == [PLACEHOLDER_V4, PLACEHOLDER_V6]

@@ -1,7 +1,8 @@
 """Sandbox networks in real namespaces with real nftables: what a sandbox can reach, and what is left behind.
 
 The "proxy" here is a plain asyncio TCP listener on 0.0.0.0:<proxy_port> that records each connection's peer
-and its SO_ORIGINAL_DST; the "DNS server" a UDP listener that answers every A query with 192.0.2.99.
+and its SO_ORIGINAL_DST; the "DNS server" a UDP listener that answers every A query with 192.0.2.99 (and, in the
+TCP/53 test, a TCP listener on the same port that answers the same).
 Probes run inside a namespace through ``ip netns exec`` (as root there, which a launched command is not).
 """
 
@@ -79,16 +80,31 @@ class Dns(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)  # 3.11's selector transport is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.answer(data, str(addr[0])), addr)
+
+    def answer(self, data: bytes, peer: str) -> bytes:
         labels, i = [], 12
         while data[i]:
             labels.append(data[i + 1 : i + 1 + data[i]].decode())
             i += 1 + data[i]
         question = data[12 : i + 5]
-        self.seen.append((str(addr[0]), ".".join(labels)))
+        self.seen.append((peer, ".".join(labels)))
         header = data[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
         answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton(DNS_ANSWER)
-        assert self.transport is not None
-        self.transport.sendto(header + question + answer, addr)
+        return header + question + answer
+
+    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One length-prefixed query (RFC 1035 §4.2.2), answered as over UDP."""
+        try:
+            query = await reader.readexactly(int.from_bytes(await reader.readexactly(2), "big"))
+            response = self.answer(query, str(writer.get_extra_info("peername")[0]))
+            writer.write(len(response).to_bytes(2, "big") + response)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
 
 @dataclass
@@ -221,6 +237,26 @@ async def test_dns_to_any_server_arrives_at_the_dns_listener(world: World) -> No
         code, out, err = await in_netns(a.netns, "dig", f"@{server}", "example.test", "+short", "+time=2", "+tries=1")
         assert (code, out.strip()) == (0, DNS_ANSWER), err
     assert world.dns.seen[-3:] == [(a.sandbox_ip, "example.test")] * 3
+
+
+async def test_dns_over_tcp_to_any_server_arrives_at_the_dns_port_not_the_proxy(world: World) -> None:
+    a = world.a
+    dns = Dns()
+    try:  # TCP on the DNS port: the emulator's resolver listens there on both (dns.py)
+        server = await asyncio.start_server(dns.serve_tcp, "0.0.0.0", world.manager.dns_port)
+    except OSError as error:
+        pytest.skip(f"TCP port {world.manager.dns_port} (the UDP DNS port) is taken here: {error}")
+    before = len(world.proxy.seen)
+    try:
+        for target in ("8.8.8.8", "1.1.1.1", a.host_ip, "203.0.113.53"):
+            code, out, err = await in_netns(
+                a.netns, "dig", "+tcp", f"@{target}", "example.test", "+short", "+time=2", "+tries=1"
+            )
+            assert (code, out.strip()) == (0, DNS_ANSWER), err
+    finally:
+        server.close()
+    assert dns.seen == [(a.sandbox_ip, "example.test")] * 4
+    assert len(world.proxy.seen) == before  # TCP/53 is DNS, never a connection for the proxy to pass on
 
 
 async def test_other_udp_and_icmp_go_nowhere(world: World) -> None:
