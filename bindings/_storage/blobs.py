@@ -4,7 +4,8 @@ A value is written to a temporary file, fsynced, then renamed to its id, and onl
 a crash before the row commits leaves an unreferenced file, never a row without its file. Replaced and
 deleted values are removed after their row is gone. ``sweep`` removes what a crash left behind; it deletes
 everything unreferenced only when no other process has the store open (an exclusive ``flock`` on the store's
-lock file succeeds), otherwise only leftovers of writers that are no longer alive.
+lock file succeeds), otherwise only leftovers of writers that are no longer alive. A write that does not fit
+on the disk removes its partial file and raises ``StorageFull``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from bindings.errors import StorageError
+from bindings.errors import DISK_FULL_ERRNOS, StorageError, StorageFull
 
 READ_CHUNK_BYTES = 1 << 20
 _TEMP_PREFIX = ".tmp-"
@@ -151,6 +152,10 @@ class BlobStore:
         except OSError as error:
             temp.unlink(missing_ok=True)
             final.unlink(missing_ok=True)
+            if error.errno in DISK_FULL_ERRNOS:
+                raise StorageFull(self.root.parent, error.strerror or "no space left on device") from error
+            if isinstance(data, bytes | bytearray | memoryview):
+                size = len(data)  # the whole value, not what was written before the failure
             raise StorageError(f"could not store a value of {size} bytes in {self.root}: {error.strerror}") from error
         except BaseException:  # cancelled: the id was never handed out, so its file is nobody's
             temp.unlink(missing_ok=True)
