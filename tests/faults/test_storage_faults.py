@@ -15,6 +15,7 @@ emulator's network namespaces and nftables table are gone.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -28,7 +29,7 @@ import pytest
 from bindings.errors import BindingError
 from bindings.kv import KVNamespace
 from bindings.kv.store import DATABASE_FILENAME as KV_DATABASE
-from bindings.r2 import R2Bucket, R2Limits, R2ObjectBody
+from bindings.r2 import R2Bucket, R2Limits, R2ObjectBody, R2UploadedPart
 from bindings.r2.errors import DiskFull
 from bindings.r2.store import DATABASE_NAME as R2_DATABASE
 from tests.e2e.conftest import ROOT
@@ -231,5 +232,189 @@ async def test_a_commit_that_does_not_fit_changes_nothing_and_the_next_one_succe
         await store.close()
 
 
-# Keep ruff from reordering the sys import away when the kill tests below are added.
-_ = (sys, ROOT)
+# -- kill -9 at a chosen step of a write, through the bindings --------------------------------------------
+
+# The child writes, prints "ack <what>" after each write that returned, and once armed stops at STEP of the
+# next write (printing "at STEP" and sleeping) for the test to kill it there. The stops wrap the storage layer's
+# own steps, so the disk holds exactly what a crash at that instant leaves:
+#   writing    the value's temporary file half written
+#   renamed    the value's file complete under its id, its row not committed
+#   committed  the row committed, the files it replaced not yet removed
+#   parts      (R2) two parts of a multipart upload acknowledged, the upload not completed
+#   completed  (R2) complete() committed, the replaced object's and the unchosen part's files not yet removed
+CHILD = r"""
+import asyncio, sys, time
+from pathlib import Path
+from bindings._storage import blobs
+from bindings.kv import KVNamespace
+from bindings.r2 import R2Bucket, R2Limits
+
+KIND, STEP, FOLDER = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+armed = False
+
+def stop(step):
+    if armed and step == STEP:
+        print("at", step, flush=True)
+        time.sleep(60)
+
+write_chunk, write, delete = blobs._write_chunk, blobs.BlobStore.write, blobs.BlobStore.delete
+written = 0
+
+def chunk_then_stop(file, chunk, hashers):
+    global written
+    size = write_chunk(file, chunk, hashers)
+    written += 1
+    if written == 2:
+        file.flush()
+        stop("writing")
+    return size
+
+async def write_then_stop(self, data, hashes=()):
+    blob = await write(self, data, hashes)
+    stop("renamed")
+    return blob
+
+def stop_then_delete(self, ids):
+    ids = list(ids)
+    if ids:
+        stop("committed")
+        stop("completed")
+    delete(self, ids)
+
+blobs._write_chunk = chunk_then_stop
+blobs.BlobStore.write = write_then_stop
+blobs.BlobStore.delete = stop_then_delete
+
+def value(size, seed):
+    return bytes([seed]) * size
+
+async def chunks(data):
+    for start in range(0, len(data), 65536):
+        yield data[start:start + 65536]
+
+def ack(what):
+    print("ack", what, flush=True)
+
+async def main():
+    global armed, written
+    if KIND == "kv":
+        store = await KVNamespace.open(FOLDER)
+        await store.put("a", value(300_000, 1)); ack("a1")
+        await store.put("b", value(1000, 2)); ack("b2")
+        armed, written = True, 0
+        await store.put("a", chunks(value(1_500_000, 3)))
+    else:
+        store = await R2Bucket.open(FOLDER, limits=R2Limits.for_tests())
+        await store.put("a", value(300_000, 1)); ack("a1")
+        await store.put("b", value(1000, 2)); ack("b2")
+        if STEP in ("parts", "completed"):
+            upload = await store.create_multipart_upload("a")
+            parts = [await upload.upload_part(n, value(100, 10 + n)) for n in (1, 2, 3)]
+            ack("parts " + upload.upload_id + " " + " ".join(part.etag for part in parts))
+            armed = True
+            stop("parts")
+            await upload.complete(parts[:2])
+        else:
+            armed, written = True, 0
+            await store.put("a", chunks(value(1_500_000, 3)))
+    print("finished without stopping", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def crash_child(kind: str, step: str, folder: Path) -> list[str]:
+    """Run the child until it stops at ``step``, kill it -9 there; returns its acknowledgements."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, kind, step, str(folder), stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    assert child.stdout is not None
+    acks: list[str] = []
+    try:
+        while True:
+            line = (await asyncio.wait_for(child.stdout.readline(), 15)).decode().strip()
+            assert line, "the child exited before reaching the step"
+            if line == f"at {step}":
+                break
+            assert line.startswith("ack "), line
+            acks.append(line.removeprefix("ack "))
+    finally:
+        child.kill()  # SIGKILL
+        await child.wait()
+    return acks
+
+
+async def read_back(kind: str, folder: Path, key: str) -> bytes | None:
+    if kind == "kv":
+        kv = await KVNamespace.open(folder)
+        try:
+            entry = await kv.get(key)
+            return None if entry is None else entry.value
+        finally:
+            await kv.close()
+    bucket = await R2Bucket.open(folder, limits=R2Limits.for_tests())
+    try:
+        obj = await bucket.get(key)
+        return await obj.body.read() if isinstance(obj, R2ObjectBody) else None
+    finally:
+        await bucket.close()
+
+
+OLD_A, NEW_A, B = bytes([1]) * 300_000, bytes([3]) * 1_500_000, bytes([2]) * 1000
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("kind", "step", "expected_a", "left_over"),
+    [
+        ("kv", "writing", OLD_A, "temporary"),
+        ("kv", "renamed", OLD_A, "unreferenced"),
+        ("kv", "committed", NEW_A, "unreferenced"),
+        ("r2", "writing", OLD_A, "temporary"),
+        ("r2", "renamed", OLD_A, "unreferenced"),
+        ("r2", "committed", NEW_A, "unreferenced"),
+    ],
+    ids=["kv-writing", "kv-renamed", "kv-committed", "r2-writing", "r2-renamed", "r2-committed"],
+)
+async def test_kill_9_at_each_step_of_a_write_keeps_the_old_value_or_the_new_one_whole(
+    tmp_path: Path, kind: str, step: str, expected_a: bytes, left_over: str
+) -> None:
+    assert await crash_child(kind, step, tmp_path) == ["a1", "b2"]
+    blobs, temporary = stored_files(tmp_path)
+    # What the crash left is what that step leaves (else the stop was not where it claims to be).
+    if left_over == "temporary":
+        assert len(temporary) == 1 and blobs == referenced(tmp_path)
+    else:
+        assert temporary == set() and len(blobs - referenced(tmp_path)) == 1
+
+    assert await read_back(kind, tmp_path, "a") == expected_a  # reopening sweeps what the crash left
+    assert await read_back(kind, tmp_path, "b") == B
+    assert_no_orphans(tmp_path)
+
+
+@pytest.mark.e2e
+async def test_kill_9_mid_multipart_upload_keeps_its_acknowledged_parts(tmp_path: Path) -> None:
+    acks = await crash_child("r2", "parts", tmp_path)
+    assert acks[:2] == ["a1", "b2"]
+    _, upload_id, *etags = acks[2].split()
+    assert_no_orphans(tmp_path)  # the parts' files are named by their rows: kept, not swept
+
+    bucket = await R2Bucket.open(tmp_path, limits=R2Limits.for_tests())
+    try:
+        upload = bucket.resume_multipart_upload("a", upload_id)
+        done = await upload.complete([R2UploadedPart(n, etag) for n, etag in enumerate(etags, 1)])
+        assert done.size == 300
+    finally:
+        await bucket.close()
+    assert await read_back("r2", tmp_path, "a") == bytes([11]) * 100 + bytes([12]) * 100 + bytes([13]) * 100
+    assert_no_orphans(tmp_path)
+
+
+@pytest.mark.e2e
+async def test_kill_9_after_a_multipart_completes_leaves_the_new_object_and_no_old_files(tmp_path: Path) -> None:
+    await crash_child("r2", "completed", tmp_path)
+    blobs, _ = stored_files(tmp_path)
+    assert len(blobs - referenced(tmp_path)) == 2  # the replaced object's file and the unchosen part's
+    assert await read_back("r2", tmp_path, "a") == bytes([11]) * 100 + bytes([12]) * 100
+    assert await read_back("r2", tmp_path, "b") == B
+    assert_no_orphans(tmp_path)
