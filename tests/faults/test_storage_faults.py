@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bindings.errors import BindingError
@@ -32,7 +35,9 @@ from bindings.kv.store import DATABASE_FILENAME as KV_DATABASE
 from bindings.r2 import R2Bucket, R2Limits, R2ObjectBody, R2UploadedPart
 from bindings.r2.errors import DiskFull
 from bindings.r2.store import DATABASE_NAME as R2_DATABASE
-from tests.e2e.conftest import ROOT
+from emulator.netns import default_owner
+from tests.e2e.conftest import ROOT, DevServer, namespaces_available, traversable_folder
+from tests.support.upstream import LocalInternet
 
 MIB = 1024 * 1024
 DISK_BYTES = 4 * MIB
@@ -418,3 +423,133 @@ async def test_kill_9_after_a_multipart_completes_leaves_the_new_object_and_no_o
     assert await read_back("r2", tmp_path, "a") == bytes([11]) * 100 + bytes([12]) * 100
     assert await read_back("r2", tmp_path, "b") == B
     assert_no_orphans(tmp_path)
+
+
+# -- kill -9 of a real `outbound dev` while clients write through its Worker -------------------------------
+
+STORAGE = ROOT / "fixtures" / "handlers" / "storage"
+KV_FOLDER, R2_FOLDER = Path("kv") / "faults-kv", Path("r2") / "faults-bucket"
+# (kind, sizes cycled through, keys): a write of kind K with sequence number N stores value(N) under K + N % keys.
+WRITES = (
+    ("kv", (10, 120_000, 1_300_000), 4),
+    ("r2", (10, 400_000, 2_600_000), 4),
+    ("mpu", (5 * MIB + 300_000,), 2),  # two parts: 5 MiB (R2's minimum but for the last) and the rest
+)
+
+
+def expected_value(key: str, seq: int, size: int) -> bytes:
+    return f"{key}:{seq}:".encode() + bytes([seq % 251]) * size
+
+
+@dataclass
+class Writes:
+    """What a client sent and what was acknowledged (answered "stored"), per key."""
+
+    acked: dict[str, int] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)  # sent, no answer (yet)
+    sizes: dict[tuple[str, int], int] = field(default_factory=dict)
+    seq: int = 0
+
+    async def loop(self, worker: str, kind: str, sizes: tuple[int, ...], keys: int) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                self.seq += 1
+                seq, size = self.seq, sizes[self.seq % len(sizes)]
+                key = f"{kind}{seq % keys}"
+                self.in_flight[key], self.sizes[key, seq] = seq, size
+                query = f"seq={seq}&size={size}" + (f"&part={5 * MIB}" if kind == "mpu" else "")
+                try:
+                    async with session.put(f"{worker}/{kind}/{key}?{query}") as response:
+                        answer = await response.text()
+                except aiohttp.ClientError:
+                    return  # the emulator is gone: this write stays in flight
+                assert (response.status, answer) == (200, "stored"), answer
+                self.acked[key] = seq
+                del self.in_flight[key]
+
+
+def live_namespaces_and_tables() -> tuple[str, str]:
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False).stdout
+    return netns, tables
+
+
+def owned(owner: str) -> tuple[list[str], bool]:
+    """The network namespaces and whether the nftables table of emulator ``owner`` exist."""
+    netns, tables = live_namespaces_and_tables()
+    return [line.split()[0] for line in netns.splitlines() if line.startswith(f"obd-{owner}-")], (
+        f"outbound_{owner}" in tables.split()
+    )
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def restart(server: DevServer) -> None:
+    (server.state / "dev.json").unlink(missing_ok=True)  # the killed one's, else start() would read it
+    await server.start()
+
+
+async def check_everything_acknowledged(server: DevServer, writes: Writes, seed: int) -> None:
+    """Every acknowledged write reads back whole through the Worker; one in flight is whole or absent. What
+    was read back is what the next round builds on (a write in flight may have committed unacknowledged)."""
+    worker = str(server.info["worker"])
+    async with aiohttp.ClientSession() as session:
+        for key in sorted(set(writes.acked) | set(writes.in_flight)):
+            async with session.get(f"{worker}/{'kv' if key.startswith('kv') else 'r2'}/{key}") as response:
+                body = await response.read()
+            allowed = {seq for seq in (writes.acked.get(key), writes.in_flight.get(key)) if seq is not None}
+            if response.status == 404:
+                assert key not in writes.acked, f"{key}: acknowledged seq {writes.acked[key]} lost (seed {seed})"
+                continue
+            assert response.status == 200, body[:200]
+            seq = int(body.split(b":", 2)[1])
+            assert seq in allowed, f"{key}: seq {seq} read back, acknowledged {writes.acked.get(key)} (seed {seed})"
+            assert body == expected_value(key, seq, writes.sizes[key, seq]), f"{key}: seq {seq} is not whole"
+            writes.acked[key] = seq
+    writes.in_flight.clear()
+
+
+@pytest.mark.e2e
+async def test_kill_9_of_outbound_dev_mid_writes_loses_nothing_acknowledged_and_leaves_nothing(
+    faults_internet: LocalInternet,
+) -> None:
+    seed = int.from_bytes(os.urandom(4), "big")
+    chance = random.Random(seed)
+    capture = "namespace" if namespaces_available() else "explicit"
+    server = DevServer(STORAGE, traversable_folder("storage"), faults_internet, capture)
+    writes = Writes()
+    await server.start()
+    try:
+        for round_number in range(2):
+            assert server.process is not None
+            dead_pid, owner = server.process.pid, default_owner(server.process.pid)
+            if capture == "namespace":  # a sandbox, so that there is a namespace to leave behind
+                async with server.remote() as remote:
+                    await remote.create_sandbox(f"box-{round_number}", "Box")
+                    await remote.sandbox(f"box-{round_number}").launch_info()
+                namespaces, table = owned(owner)
+                assert len(namespaces) == 1 and table, (namespaces, table)
+            workers = children(dead_pid)
+            assert workers, "outbound dev has no JS workers"
+
+            loops = [
+                asyncio.ensure_future(writes.loop(str(server.info["worker"]), kind, sizes, keys))
+                for kind, sizes, keys in WRITES
+            ]
+            await asyncio.sleep(chance.uniform(1.0, 2.5))
+            assert not [loop for loop in loops if loop.done()], [loop.exception() for loop in loops if loop.done()]
+            server.process.kill()  # SIGKILL, mid-write: three clients are writing
+            await server.process.wait()
+            await asyncio.wait_for(asyncio.gather(*loops), 10)
+            assert writes.acked, "nothing was acknowledged before the kill"
+
+            await restart(server)
+            await check_everything_acknowledged(server, writes, seed)
+            for folder in (KV_FOLDER, R2_FOLDER):
+                assert_no_orphans(server.state / folder)
+            assert owned(owner) == ([], False), f"the killed emulator's namespaces or table are left (owner {owner})"
+            assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "its JS workers outlived it"
+    finally:
+        await server.stop()
