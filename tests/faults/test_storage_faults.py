@@ -82,15 +82,14 @@ def assert_no_orphans(folder: Path) -> None:
 # -- a small disk ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs: a disk that fills up for real (root only)."""
+@contextlib.contextmanager
+def tmpfs(mountpoint: Path, size_bytes: int) -> Iterator[Path]:
+    """A tmpfs of ``size_bytes`` at ``mountpoint``: a disk that fills up for real (root only, else skips)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
+    mountpoint.mkdir(exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES},mode=0700", "tmpfs", str(mountpoint)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0755", "tmpfs", str(mountpoint)],
         check=False,
         capture_output=True,
         text=True,
@@ -102,6 +101,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(mountpoint)], check=False, capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(mountpoint)], check=True)  # something still holds a file
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "disk", DISK_BYTES) as disk:
+        yield disk
 
 
 def fill(disk: Path) -> Path:
@@ -553,3 +558,44 @@ async def test_kill_9_of_outbound_dev_mid_writes_loses_nothing_acknowledged_and_
             assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "its JS workers outlived it"
     finally:
         await server.stop()
+
+
+@pytest.mark.e2e
+async def test_a_handler_catches_a_full_disk_and_outbound_dev_keeps_serving(faults_internet: LocalInternet) -> None:
+    with tmpfs(traversable_folder("storage-full"), 24 * MIB) as disk:
+        server = DevServer(STORAGE, disk / "state", faults_internet, "explicit")
+        await server.start()
+        try:
+            worker = str(server.info["worker"])
+            async with aiohttp.ClientSession() as session:
+
+                async def put(kind: str, key: str, seq: int, size: int) -> tuple[int, str]:
+                    async with session.put(f"{worker}/{kind}/{key}?seq={seq}&size={size}") as response:
+                        return response.status, await response.text()
+
+                async def get(kind: str, key: str) -> bytes:
+                    async with session.get(f"{worker}/{kind}/{key}") as response:
+                        assert response.status == 200
+                        return await response.read()
+
+                assert await put("r2", "big", 1, 8 * MIB) == (200, "stored")
+                assert await put("kv", "big", 2, 2 * MIB) == (200, "stored")
+                r2_folder, kv_folder = server.state / R2_FOLDER, server.state / KV_FOLDER
+                message = full_disk_message(r2_folder, "No space left on device")
+                assert await put("r2", "big", 3, 16 * MIB) == (500, f"Error: put: {message} (10001)")
+                message = full_disk_message(kv_folder, "No space left on device")
+                assert await put("kv", "big", 4, 16 * MIB) == (500, f"Error: KV PUT failed: 507 {message}")
+
+                assert await get("r2", "big") == expected_value("big", 1, 8 * MIB)
+                assert await get("kv", "big") == expected_value("big", 2, 2 * MIB)
+                assert await put("r2", "small", 5, 1000) == (200, "stored")  # what fits is still stored
+                assert await get("r2", "small") == expected_value("small", 5, 1000)
+            for folder in (r2_folder, kv_folder):
+                assert_no_orphans(folder)
+            # The operator is told too, once per failed write, naming the binding and the folder.
+            logged = [line for line in server.log.read_text().splitlines() if "is full" in line]
+            assert len(logged) == 2, logged
+            assert logged[0].startswith("outbound: error: binding BUCKET: ") and str(r2_folder) in logged[0]
+            assert logged[1].startswith("outbound: error: binding KV: ") and str(kv_folder) in logged[1]
+        finally:
+            await server.stop()
