@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from bindings._storage.durable import make_folder, sync_file, sync_folder
 from bindings.errors import DISK_FULL_ERRNOS, StorageError, StorageFull
 
 READ_CHUNK_BYTES = 1 << 20
@@ -104,7 +105,7 @@ class BlobStore:
             folder = Path(temporary.name)
         root = folder / "blobs"
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            make_folder(root)
             lock_fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as error:
             raise StorageError(f"cannot open the blob folder {root}: {error}") from error
@@ -146,9 +147,9 @@ class BlobStore:
                 else:
                     async for chunk in data:
                         size += await asyncio.to_thread(_write_chunk, file, chunk, hashers)
-                await asyncio.to_thread(_sync, file)
+                await asyncio.to_thread(sync_file, file)
             os.rename(temp, final)
-            await asyncio.to_thread(_sync_dir, self.root)
+            await asyncio.to_thread(sync_folder, self.root)
         except OSError as error:
             temp.unlink(missing_ok=True)
             final.unlink(missing_ok=True)
@@ -224,19 +225,6 @@ def _write_chunk(file: object, chunk: bytes, hashers: dict[str, hashlib._Hash]) 
     for hasher in hashers.values():
         hasher.update(chunk)
     return len(chunk)
-
-
-def _sync(file: object) -> None:
-    file.flush()  # type: ignore[attr-defined]
-    os.fsync(file.fileno())  # type: ignore[attr-defined]
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

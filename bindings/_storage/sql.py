@@ -24,6 +24,7 @@ from typing import Any
 
 import aiosqlite
 
+from bindings._storage.durable import make_folder
 from bindings.errors import DISK_FULL_ERRNOS, StorageError, StorageFull
 
 Row = tuple[Any, ...]
@@ -44,7 +45,7 @@ class Database:
             if path is None:
                 connection = await aiosqlite.connect(":memory:", isolation_level=None)
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_folder(path.parent)
                 connection = await aiosqlite.connect(path, isolation_level=None)
                 # busy_timeout first: switching to WAL needs a lock another process may hold for a moment.
                 await connection.execute("PRAGMA busy_timeout=10000")
