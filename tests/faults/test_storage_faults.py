@@ -3,14 +3,16 @@
 A full disk is a real one: a 4 MiB tmpfs mounted as the store's folder (root only). A write that does not fit
 fails with an error that says so and what to do, in the binding's own error shape (`KV PUT failed: 507 …`,
 `put: … (10001)`); the previous value reads back whole, no partial file stays, and writes that fit succeed
-again. That holds whether the value file or SQLite's commit of its row is what did not fit.
+again. That holds whether the value file or SQLite's commit of its row is what did not fit, and through a real
+`outbound dev` whose --persist-to is a small disk: the Worker catches the error, the log names the binding.
 
 `kill -9` is tried two ways. A child process writes through the bindings and stops at a chosen step of one
 write (mid value file, value renamed but row not committed, row committed but replaced files not removed, parts
 uploaded but not completed), where the test kills it; and a real `outbound dev` is killed while clients write
 through its Worker, then restarted on the same --persist-to. After either, every acknowledged write reads back
 whole, the write in flight is there whole or not at all, no file is left that no row names, and the dead
-emulator's network namespaces and nftables table are gone.
+emulator's network namespaces, nftables table and JS workers are gone. The kill points of the `outbound dev`
+test are random (the seed is in any failure message); the child's are exact.
 """
 
 from __future__ import annotations
