@@ -35,6 +35,6 @@ class StorageFull(StorageError):
         # Cloudflare's stores are never full, so this is local-only text: say what happened and what to do.
         super().__init__(
             f"the disk holding {folder} is full ({reason}): nothing was stored and the previous value is "
-            "unchanged; free space on that disk, or start outbound with --persist-to on a disk with room"
+            "unchanged; free space on that disk, or give outbound --persist-to a folder on a disk with room"
         )
         self.folder = folder

@@ -48,7 +48,7 @@ DISK_BYTES = 4 * MIB
 def full_disk_message(folder: Path, reason: str) -> str:
     return (
         f"the disk holding {folder} is full ({reason}): nothing was stored and the previous value is "
-        "unchanged; free space on that disk, or start outbound with --persist-to on a disk with room"
+        "unchanged; free space on that disk, or give outbound --persist-to a folder on a disk with room"
     )
 
 
