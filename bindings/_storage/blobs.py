@@ -85,6 +85,14 @@ class WrittenBlob:
     digests: dict[str, bytes] = field(default_factory=dict)  # algorithm -> digest, for the ones asked for
 
 
+def missing_file(what: str, root: Path) -> str:
+    """The words for a row whose value file is gone: only something outside outbound removes one."""
+    return (
+        f"{what} names a value file that is missing from {root} (removed outside outbound?); "
+        "delete it or write it again"
+    )
+
+
 def new_blob_id() -> str:
     # Miniflare's shape: 32 random bytes and an 8-byte big-endian timestamp, hex.
     return secrets.token_hex(32) + int(time.time() * 1000).to_bytes(8, "big").hex()

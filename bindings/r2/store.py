@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
-from bindings._storage.blobs import READ_CHUNK_BYTES, BlobStore, WrittenBlob
+from bindings._storage.blobs import READ_CHUNK_BYTES, BlobStore, WrittenBlob, missing_file
 from bindings._storage.clock import Clock
 from bindings._storage.sql import Database
 from bindings.errors import StorageError
@@ -308,7 +308,9 @@ class ObjectStore:
         only_if: R2Conditional | None = None,
     ) -> R2ObjectBody | R2Object | None:
         # A file can vanish between reading the row and opening it only if another process replaced the
-        # object meanwhile; then the row is read again.
+        # object meanwhile; then the row is read again. The same version missing its file twice was not replaced:
+        # its file is gone for good (a crash cannot do that, as files are removed only after their row).
+        missing_version = None
         for _ in range(5):
             async with self.lock:
                 found = await self.db.fetchone(f"SELECT {_OBJECT_COLUMNS} FROM _mf_objects WHERE key = ?", (key,))
@@ -322,6 +324,9 @@ class ObjectStore:
                 try:
                     reader = await self._open_body(row, wanted)
                 except FileNotFoundError:
+                    if row.version == missing_version:
+                        raise StorageError(missing_file(f"the object {key!r}", self.blobs.root)) from None
+                    missing_version = row.version
                     continue
             return R2ObjectBody(**_values(row.to_object(span, whole=True)), body=reader)
         raise StorageError(f"the object {key!r} kept changing while it was read")
