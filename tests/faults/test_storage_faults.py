@@ -12,7 +12,8 @@ uploaded but not completed), where the test kills it; and a real `outbound dev` 
 through its Worker, then restarted on the same --persist-to. After either, every acknowledged write reads back
 whole, the write in flight is there whole or not at all, no file is left that no row names, and the dead
 emulator's network namespaces, nftables table and JS workers are gone. The kill points of the `outbound dev`
-test are random (the seed is in any failure message); the child's are exact.
+test are random (the seed is in any failure message); the child's are exact. A row whose value file was removed
+behind outbound's back (no crash can do that) is named as such when read.
 """
 
 from __future__ import annotations
