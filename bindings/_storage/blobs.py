@@ -4,7 +4,8 @@ A value is written to a temporary file, fsynced, then renamed to its id, and onl
 a crash before the row commits leaves an unreferenced file, never a row without its file. Replaced and
 deleted values are removed after their row is gone. ``sweep`` removes what a crash left behind; it deletes
 everything unreferenced only when no other process has the store open (an exclusive ``flock`` on the store's
-lock file succeeds), otherwise only leftovers of writers that are no longer alive.
+lock file succeeds), otherwise only leftovers of writers that are no longer alive. A write that does not fit
+on the disk removes its partial file and raises ``StorageFull``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from bindings.errors import StorageError
+from bindings._storage.durable import make_folder, sync_file, sync_folder
+from bindings.errors import DISK_FULL_ERRNOS, StorageError, StorageFull
 
 READ_CHUNK_BYTES = 1 << 20
 _TEMP_PREFIX = ".tmp-"
@@ -83,6 +85,14 @@ class WrittenBlob:
     digests: dict[str, bytes] = field(default_factory=dict)  # algorithm -> digest, for the ones asked for
 
 
+def missing_file(what: str, root: Path) -> str:
+    """The words for a row whose value file is gone: only something outside outbound removes one."""
+    return (
+        f"{what} names a value file that is missing from {root} (removed outside outbound?); "
+        "delete it or write it again"
+    )
+
+
 def new_blob_id() -> str:
     # Miniflare's shape: 32 random bytes and an 8-byte big-endian timestamp, hex.
     return secrets.token_hex(32) + int(time.time() * 1000).to_bytes(8, "big").hex()
@@ -103,7 +113,7 @@ class BlobStore:
             folder = Path(temporary.name)
         root = folder / "blobs"
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            make_folder(root)
             lock_fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as error:
             raise StorageError(f"cannot open the blob folder {root}: {error}") from error
@@ -145,12 +155,16 @@ class BlobStore:
                 else:
                     async for chunk in data:
                         size += await asyncio.to_thread(_write_chunk, file, chunk, hashers)
-                await asyncio.to_thread(_sync, file)
+                await asyncio.to_thread(sync_file, file)
             os.rename(temp, final)
-            await asyncio.to_thread(_sync_dir, self.root)
+            await asyncio.to_thread(sync_folder, self.root)
         except OSError as error:
             temp.unlink(missing_ok=True)
             final.unlink(missing_ok=True)
+            if error.errno in DISK_FULL_ERRNOS:
+                raise StorageFull(self.root.parent, error.strerror or "no space left on device") from error
+            if isinstance(data, bytes | bytearray | memoryview):
+                size = len(data)  # the whole value, not what was written before the failure
             raise StorageError(f"could not store a value of {size} bytes in {self.root}: {error.strerror}") from error
         except BaseException:  # cancelled: the id was never handed out, so its file is nobody's
             temp.unlink(missing_ok=True)
@@ -219,19 +233,6 @@ def _write_chunk(file: object, chunk: bytes, hashers: dict[str, hashlib._Hash]) 
     for hasher in hashers.values():
         hasher.update(chunk)
     return len(chunk)
-
-
-def _sync(file: object) -> None:
-    file.flush()  # type: ignore[attr-defined]
-    os.fsync(file.fileno())  # type: ignore[attr-defined]
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _alive(pid: int) -> bool:

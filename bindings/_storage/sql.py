@@ -3,7 +3,8 @@
 WAL journal with ``synchronous=FULL``: a write the handler saw succeed is on disk, and a ``kill -9`` of the
 emulator loses nothing acknowledged. ``busy_timeout`` lets a second process (``outbound kv put`` beside a
 running ``outbound dev``) wait for the lock instead of failing. Each operation that changes more than one row
-runs in ``transaction()``, which begins IMMEDIATE so two writers never deadlock on a lock upgrade.
+runs in ``transaction()``, which begins IMMEDIATE so two writers never deadlock on a lock upgrade. A commit
+that does not fit on the disk (``SQLITE_FULL``) is rolled back and raises ``StorageFull``.
 
 One connection serves many asyncio tasks, and SQLite's transaction belongs to the connection, not the task:
 while a task is inside ``transaction()`` every other task's statement waits its turn (else it would run
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +24,8 @@ from typing import Any
 
 import aiosqlite
 
-from bindings.errors import StorageError
+from bindings._storage.durable import make_folder
+from bindings.errors import DISK_FULL_ERRNOS, StorageError, StorageFull
 
 Row = tuple[Any, ...]
 
@@ -42,7 +45,7 @@ class Database:
             if path is None:
                 connection = await aiosqlite.connect(":memory:", isolation_level=None)
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_folder(path.parent)
                 connection = await aiosqlite.connect(path, isolation_level=None)
                 # busy_timeout first: switching to WAL needs a lock another process may hold for a moment.
                 await connection.execute("PRAGMA busy_timeout=10000")
@@ -54,6 +57,8 @@ class Database:
         except (OSError, aiosqlite.Error) as error:
             if connection is not None:
                 await connection.close()  # else its thread outlives the failed open
+            if path is not None and _disk_full(error):
+                raise StorageFull(path.parent, str(error)) from error
             raise StorageError(f"cannot open the store database {path or ':memory:'}: {error}") from error
         return cls(connection, path)
 
@@ -66,7 +71,7 @@ class Database:
                 async with self._db.execute(sql, params) as cursor:
                     row = await cursor.fetchone()
             except aiosqlite.Error as error:
-                raise StorageError(f"store query failed: {error}") from error
+                raise self._failure("store query failed", error) from error
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -76,7 +81,7 @@ class Database:
                 async with self._db.execute(sql, params) as cursor:
                     rows = await cursor.fetchall()
             except aiosqlite.Error as error:
-                raise StorageError(f"store query failed: {error}") from error
+                raise self._failure("store query failed", error) from error
         return [tuple(row) for row in rows]
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -85,7 +90,7 @@ class Database:
             try:
                 cursor = await self._db.execute(sql, params)
             except aiosqlite.Error as error:
-                raise StorageError(f"store write failed: {error}") from error
+                raise self._failure("store write failed", error) from error
         return cursor.rowcount
 
     @asynccontextmanager
@@ -97,7 +102,7 @@ class Database:
                 try:
                     await self._db.execute("BEGIN IMMEDIATE")
                 except aiosqlite.Error as error:
-                    raise StorageError(f"cannot start a store transaction: {error}") from error
+                    raise self._failure("cannot start a store transaction", error) from error
                 try:
                     yield self
                 except BaseException:
@@ -107,9 +112,15 @@ class Database:
                     await self._db.execute("COMMIT")
                 except aiosqlite.Error as error:
                     await self._rollback()
-                    raise StorageError(f"store commit failed: {error}") from error
+                    raise self._failure("store commit failed", error) from error
             finally:
                 self._owner = None
+
+    def _failure(self, doing: str, error: aiosqlite.Error) -> StorageError:
+        """The one mapping of SQLite's errors: a full disk is told apart, as the user can act on it."""
+        if self.path is not None and _disk_full(error):
+            return StorageFull(self.path.parent, str(error))
+        return StorageError(f"{doing}: {error}")
 
     async def _rollback(self) -> None:
         # SQLite may already have rolled back (disk full, I/O error); the original error is the one to report.
@@ -123,3 +134,9 @@ class Database:
             return
         async with self._lock:
             yield
+
+
+def _disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL_ERRNOS
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL

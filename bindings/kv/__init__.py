@@ -25,6 +25,7 @@ from typing import Any
 
 from bindings._storage.blobs import BlobReader
 from bindings._storage.clock import Clock, SystemClock
+from bindings.errors import StorageFull
 from bindings.kv import validate
 from bindings.kv.limits import KVLimits
 from bindings.kv.store import KVStore, Row, ValueTooLarge, decode_cursor, encode_cursor
@@ -208,12 +209,17 @@ class KVNamespace:
             )
         except ValueTooLarge as error:
             raise validate.value_too_large(error.length, self.limits) from None
+        except StorageFull as error:
+            raise validate.failed("PUT", validate.INSUFFICIENT_STORAGE, str(error)) from error
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is not an error."""
         key = validate.well_formed(key)
         validate.validate_key(key, "DELETE", self.limits)
-        await self.store.delete(key)
+        try:
+            await self.store.delete(key)
+        except StorageFull as error:  # even a delete needs room in SQLite's journal
+            raise validate.failed("DELETE", validate.INSUFFICIENT_STORAGE, str(error)) from error
 
     async def list(
         self, *, prefix: str | None = None, limit: int | None = None, cursor: str | None = None

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bindings._storage.blobs import BlobMissing, BlobReader, BlobStore
+from bindings._storage.blobs import BlobMissing, BlobReader, BlobStore, missing_file
 from bindings._storage.clock import Clock
 from bindings._storage.sql import Database
 from bindings.errors import StorageError
@@ -78,6 +78,7 @@ class KVStore:
     # -- reading -----------------------------------------------------------------------------------------
     async def read(self, key: str) -> tuple[Row, BlobReader] | None:
         """The row and an open reader of its value; None if the key is missing or expired."""
+        missing_blob = None
         for _ in range(_READ_ATTEMPTS):
             found = await self._db.fetchone(
                 "SELECT blob_id, expiration, metadata FROM _mf_entries WHERE key = ?", (key,)
@@ -95,6 +96,9 @@ class KVStore:
             try:
                 reader = self._blobs.stream(blob_id)
             except BlobMissing:
+                if blob_id == missing_blob:  # not replaced: the file is gone for good
+                    raise StorageError(missing_file(f"the value of KV key {key[:64]!r}", self._blobs.root)) from None
+                missing_blob = blob_id
                 continue  # replaced or deleted between the row and the file; the row says which
             return Row(key, expiration_ms, metadata_json), reader
         raise StorageError(f"the value of a KV key keeps disappearing while it is read ({key[:64]!r})")

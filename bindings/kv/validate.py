@@ -27,6 +27,11 @@ BULK_NOT_JSON = "At least one of the requested keys corresponds to a non-json va
 BULK_TYPES = ("text", "json")
 
 
+# Local only (Cloudflare's KV is never full): HTTP's status for a store out of space (RFC 4918 §11.5), with the
+# StorageFull text as status text, as Miniflare puts its messages there.
+INSUFFICIENT_STORAGE = 507
+
+
 def failed(method: str, status: int, text: str) -> BindingError:
     """workerd's ``checkForErrorStatus``: ``KV <METHOD> failed: <status> <statusText>``, a plain Error."""
     return BindingError(f"KV {method} failed: {status} {text}")

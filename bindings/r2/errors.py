@@ -6,6 +6,7 @@ raises them without an action; ``R2Bucket`` names the operation once, at its bou
 
 R2Error                 base: status, v4code, message
 ├── InternalError       10001  also what an unknown upload id gives complete() and abort()
+│   └── DiskFull        10001  local only: the disk holding the bucket is full (R2 itself never is)
 ├── NoSuchKey           10007  head/get answer null and delete ignores it, so handlers never see it
 ├── EntityTooSmall      10011  a multipart part other than the last is below the minimum part size
 ├── MetadataTooLarge    10012  customMetadata above 2048 (serialised length)
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
-from bindings.errors import BindingError
+from bindings.errors import BindingError, StorageFull
 
 
 class R2Error(BindingError):
@@ -59,12 +60,19 @@ def action(name: str) -> Iterator[None]:
             error.action = name
             error.args = (error._render(),)
         raise
+    except StorageFull as error:
+        raise DiskFull(str(error), action=name) from error
 
 
 class InternalError(R2Error):
     """An unknown upload id given to complete() or abort(), or a part number given twice to complete()."""
 
     status, v4code, text = 500, 10001, "We encountered an internal error. Please try again."
+
+
+class DiskFull(InternalError):
+    """The bucket's disk is full: R2's internal-error shape, with words saying so and what to do instead of
+    R2's "Please try again" (contract §4.2 has no such error; a handler can still catch it by its 10001)."""
 
 
 class NoSuchKey(R2Error):

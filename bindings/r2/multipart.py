@@ -10,6 +10,7 @@ uploads still in progress are never touched by put or delete, and head/get/list 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -17,6 +18,7 @@ from base64 import urlsafe_b64encode
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 
+from bindings._storage.blobs import WrittenBlob
 from bindings.r2.errors import BadUpload, EntityTooSmall, InternalError, InvalidPart, NoSuchUpload
 from bindings.r2.store import ObjectRow, ObjectStore, R2HTTPMetadata, R2Object, new_version
 
@@ -63,6 +65,13 @@ async def upload_part(
     store: ObjectStore, key: str, upload_id: str, part_number: int, value: bytes | AsyncIterable[bytes]
 ) -> R2UploadedPart:
     blob = await store.write_blob(value, ["md5"], store.limits.max_value_size_bytes)
+    # Shielded, as ObjectStore.put: a cancelled caller must not delete the blob of a part row that committed.
+    return await asyncio.shield(_link_part(store, key, upload_id, part_number, blob))
+
+
+async def _link_part(
+    store: ObjectStore, key: str, upload_id: str, part_number: int, blob: WrittenBlob
+) -> R2UploadedPart:
     etag = _new_id()
     try:
         async with store.lock, store.db.transaction():

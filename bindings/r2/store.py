@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import IO, Any
 
-from bindings._storage.blobs import READ_CHUNK_BYTES, BlobStore, WrittenBlob
+from bindings._storage.blobs import READ_CHUNK_BYTES, BlobStore, WrittenBlob, missing_file
 from bindings._storage.clock import Clock
 from bindings._storage.sql import Database
 from bindings.errors import StorageError
@@ -308,7 +308,9 @@ class ObjectStore:
         only_if: R2Conditional | None = None,
     ) -> R2ObjectBody | R2Object | None:
         # A file can vanish between reading the row and opening it only if another process replaced the
-        # object meanwhile; then the row is read again.
+        # object meanwhile; then the row is read again. The same version missing its file twice was not replaced:
+        # its file is gone for good (a crash cannot do that, as files are removed only after their row).
+        missing_version = None
         for _ in range(5):
             async with self.lock:
                 found = await self.db.fetchone(f"SELECT {_OBJECT_COLUMNS} FROM _mf_objects WHERE key = ?", (key,))
@@ -322,6 +324,9 @@ class ObjectStore:
                 try:
                     reader = await self._open_body(row, wanted)
                 except FileNotFoundError:
+                    if row.version == missing_version:
+                        raise StorageError(missing_file(f"the object {key!r}", self.blobs.root)) from None
+                    missing_version = row.version
                     continue
             return R2ObjectBody(**_values(row.to_object(span, whole=True)), body=reader)
         raise StorageError(f"the object {key!r} kept changing while it was read")
@@ -441,35 +446,45 @@ class ObjectStore:
                     raise BadDigest(name, provided, actual)
                 if field_name != "md5":
                     checksums[field_name] = actual.hex()
-            row = ObjectRow(
-                key=key,
-                blob_id=blob.id,
-                version=new_version(),
-                size=blob.size,
-                etag=blob.digests["md5"].hex(),
-                uploaded_ms=self.clock.now_ms(),
-                checksums=json.dumps(checksums),
-                http_metadata=json.dumps(http_metadata.to_json()),
-                custom_metadata=json.dumps(dict(custom_metadata)),
-                storage_class=storage_class,
-            )
-            async with self.lock:
-                async with self.db.transaction():
-                    if only_if is not None:
-                        previous = await self.db.fetchone(
-                            "SELECT etag, uploaded FROM _mf_objects WHERE key = ?", (key,)
-                        )
-                        etag, uploaded = previous if previous is not None else (None, None)
-                        if not conditionals.holds(only_if, etag, uploaded):
-                            raise PreconditionFailed()
-                    old = await self.replace_object(row)
-                self.blobs.delete(old)
-        except PreconditionFailed:
-            self.blobs.delete([blob.id])
-            return None
         except BaseException:
             self.blobs.delete([blob.id])
             raise
+        row = ObjectRow(
+            key=key,
+            blob_id=blob.id,
+            version=new_version(),
+            size=blob.size,
+            etag=blob.digests["md5"].hex(),
+            uploaded_ms=self.clock.now_ms(),
+            checksums=json.dumps(checksums),
+            http_metadata=json.dumps(http_metadata.to_json()),
+            custom_metadata=json.dumps(dict(custom_metadata)),
+            storage_class=storage_class,
+        )
+        # Shielded: a caller cancelled while the row commits must not delete the blob the committed row names
+        # (the commit goes on in SQLite's thread whatever happens here); _link decides on what really happened.
+        return await asyncio.shield(self._link(row, only_if))
+
+    async def _link(self, row: ObjectRow, only_if: R2Conditional | None) -> R2Object | None:
+        """Commit ``row`` (its blob already durable), then remove the blobs it replaced; its blob if it failed."""
+        assert row.blob_id is not None
+        try:
+            async with self.lock, self.db.transaction():
+                if only_if is not None:
+                    previous = await self.db.fetchone(
+                        "SELECT etag, uploaded FROM _mf_objects WHERE key = ?", (row.key,)
+                    )
+                    etag, uploaded = previous if previous is not None else (None, None)
+                    if not conditionals.holds(only_if, etag, uploaded):
+                        raise PreconditionFailed()
+                old = await self.replace_object(row)
+        except PreconditionFailed:
+            self.blobs.delete([row.blob_id])
+            return None
+        except BaseException:
+            self.blobs.delete([row.blob_id])  # the row did not commit, so nothing refers to the new blob
+            raise
+        self.blobs.delete(old)
         return row.to_object()
 
     async def replace_object(self, row: ObjectRow) -> list[str]:

@@ -114,6 +114,8 @@ class BindingHost:
                 if isinstance(spec, SecretsStoreSpec) and isinstance(value, str) and self._on_secret is not None:
                     self._on_secret(value)
         except BindingError as error:
+            if isinstance(error.__cause__, StorageError):  # a full disk: the handler is told, and the operator too
+                log.error("binding %s: %s failed: %s", name, operation, error.__cause__)
             return _error(error.js_name, str(error))
         except StorageError as error:
             log.error("binding %s: %s failed: %s", name, operation, error)

@@ -24,7 +24,7 @@ import pytest
 
 from bindings import FakeClock
 from bindings.errors import BindingError
-from bindings.r2 import R2Bucket, R2Conditional, R2HTTPMetadata, R2Limits, R2ObjectBody, R2Range
+from bindings.r2 import R2Bucket, R2Conditional, R2HTTPMetadata, R2Limits, R2ObjectBody, R2Range, R2UploadedPart
 from bindings.r2.conditionals import Etag
 from bindings.r2.errors import BadDigest, EntityTooLarge, R2Error
 from bindings.r2.store import DATABASE_NAME
@@ -292,3 +292,44 @@ async def test_kill_9_loses_no_acknowledged_put_and_leaves_no_half_object(tmp_pa
         await bucket.close()
     assert blob_files(tmp_path) == referenced_blobs(tmp_path)
     assert not [p for p in (tmp_path / "blobs").iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize("operation", ["put", "uploadPart"])
+async def test_a_write_cancelled_while_its_row_commits_stays_whole(tmp_path: Path, operation: str) -> None:
+    # SQLite commits in aiosqlite's thread whatever happens to the task that asked: a task cancelled while
+    # awaiting COMMIT must not then delete the blob the committed row names (it did: the key became unreadable).
+    bucket = await R2Bucket.open(tmp_path, limits=R2Limits.for_tests())
+    try:
+        await bucket.put("k", b"old")
+        upload = await bucket.create_multipart_upload("k")
+        connection = bucket._store.db._db  # aiosqlite's connection: the test cancels at its COMMIT
+        execute = connection.execute
+        writing: asyncio.Task[object] | None = None
+
+        def cancel_at_commit(sql: str, *args: object) -> object:
+            if sql == "COMMIT" and writing is not None:
+                asyncio.get_running_loop().call_soon(writing.cancel)
+            return execute(sql, *args)
+
+        connection.execute = cancel_at_commit  # type: ignore[method-assign,assignment]
+        if operation == "put":
+            writing = asyncio.ensure_future(bucket.put("k", b"new"))
+        else:
+            writing = asyncio.ensure_future(upload.upload_part(1, b"part"))
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+        connection.execute = execute  # type: ignore[method-assign]
+        await asyncio.sleep(0.1)  # the shielded commit and its clean-up finish
+
+        if operation == "put":
+            obj = await bucket.get("k")
+            assert isinstance(obj, R2ObjectBody) and await obj.body.read() in (b"old", b"new")
+        else:
+            parts = await bucket._store.db.fetchall("SELECT part_number, etag FROM _mf_multipart_parts")
+            assert len(parts) == 1
+            done = await upload.complete([R2UploadedPart(1, parts[0][1])])
+            obj = await bucket.get("k")
+            assert isinstance(obj, R2ObjectBody) and (done.size, await obj.body.read()) == (4, b"part")
+        assert blob_files(tmp_path) == referenced_blobs(tmp_path)
+    finally:
+        await bucket.close()
