@@ -7,13 +7,15 @@ sandbox stubs reach the emulator's sandboxes (runtime/env/durable_objects.py). T
 the pool delivers it. A fetch that throws answers 500 with the error and its TypeScript location, which the
 log shows too; one that has no default ``fetch`` answers what wrangler's facade throws.
 
-Differences from production, on purpose: the request body is read whole before the Worker runs, and there is no
-time limit on producing the Response (as in ``wrangler dev``: a Worker awaiting ``sandbox.exec("npm install")``
+Differences from production, on purpose: the request body is read whole before the Worker runs (up to 100 MiB, the
+request body limit of Cloudflare's Free and Pro plans; more answers 413), and there is no time limit on producing
+the Response (as in ``wrangler dev``: a Worker awaiting ``sandbox.exec("npm install")``
 must not be cut off).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import math
@@ -22,7 +24,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import StreamReader, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.web_protocol import RequestHandler
 
 from emulator.errors import UserError
 from emulator.runtime.pool import (
@@ -45,6 +50,9 @@ _HOP_BY_HOP = frozenset(
     ("connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer")
 )
 _NO_BODY_METHODS = frozenset(("GET", "HEAD"))
+# Cloudflare's request body limit on the Free and Pro plans (Business 200 MB, Enterprise 500 MB); aiohttp's
+# own default, 1 MiB, refused bodies production accepts.
+MAX_REQUEST_BODY_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,9 +75,12 @@ class WorkerEntry:
     """``async with WorkerEntry(emulator, WorkerAddress("127.0.0.1", 8787)) as entry:`` serves the Worker at
     ``entry.url``."""
 
-    def __init__(self, emulator: Emulator, address: WorkerAddress) -> None:
+    def __init__(
+        self, emulator: Emulator, address: WorkerAddress, max_body_bytes: int = MAX_REQUEST_BODY_BYTES
+    ) -> None:
         self._emulator = emulator
         self._address = address
+        self._max_body_bytes = max_body_bytes
         self._runner: web.ServerRunner | None = None
         self.url = ""
 
@@ -81,7 +92,8 @@ class WorkerEntry:
         await self.close()
 
     async def start(self) -> str:
-        runner = web.ServerRunner(web.Server(self._serve, access_log=None), shutdown_timeout=1.0)
+        server = web.Server(self._serve, request_factory=self._make_request, access_log=None)
+        runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await runner.setup()
         ip, port = self._address.bind_ip, self._address.port
         try:
@@ -115,9 +127,26 @@ class WorkerEntry:
             await self._runner.cleanup()
             self._runner = None
 
+    def _make_request(
+        self,
+        message: RawRequestMessage,
+        payload: StreamReader,
+        protocol: RequestHandler,
+        writer: AbstractStreamWriter,
+        task: asyncio.Task[None],
+    ) -> web.BaseRequest:
+        loop = asyncio.get_running_loop()
+        return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=self._max_body_bytes)
+
     async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.monotonic()
-        handler_request = await self._handler_request(request)
+        try:
+            handler_request = await self._handler_request(request)
+        except web.HTTPRequestEntityTooLarge:
+            limit = self._max_body_bytes
+            text = f"the request body is over {limit} bytes, the most a Worker accepts here; send a smaller body\n"
+            log.info("%s %s 413 (%d ms)", request.method, request.path_qs, _ms(started))
+            return web.Response(status=413, text=text, content_type="text/plain", headers={"connection": "close"})
         egress = self._emulator.current_egress()
         try:
             response = await egress.pool.run(WORKER_FETCH, handler_request, response_timeout_s=math.inf)

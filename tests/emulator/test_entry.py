@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import socket
@@ -158,3 +159,23 @@ async def test_wranglers_default_port_gives_way_when_taken_a_chosen_one_does_not
 
 def _source() -> list[str]:
     return (PROJECT / "src" / "index.ts").read_text().splitlines()
+
+
+async def test_a_body_larger_than_aiohttps_default_reaches_fetch(worker: str) -> None:
+    body = b"x" * (3 * 1024 * 1024)  # aiohttp refuses more than 1 MiB unless told otherwise; Cloudflare takes 100 MB
+    status, text, _ = await fetch(f"{worker}/echo", "POST", data=io.BytesIO(body))
+    assert status == 200, text
+    assert json.loads(text)["body"] == body.decode()
+
+
+async def test_a_body_over_the_limit_answers_413_saying_so() -> None:
+    async with (
+        Emulator.load(PROJECT, in_memory=True, workers=1) as emulator,
+        WorkerEntry(emulator, WorkerAddress("127.0.0.1", 0), max_body_bytes=1000) as entry,
+    ):
+        assert (await fetch(f"{entry.url}/echo", "POST", data=b"x" * 1000))[0] == 200
+        status, text, _ = await fetch(f"{entry.url}/echo", "POST", data=b"x" * 1001)
+    assert (status, text) == (
+        413,
+        "the request body is over 1000 bytes, the most a Worker accepts here; send a smaller body\n",
+    )
