@@ -38,6 +38,7 @@ log = logging.getLogger("outbound")  # where the report section (report.py) pick
 
 TLS_HANDSHAKE_RECORD = 0x16  # the first byte of a TLS ClientHello (a TLS record of type handshake)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_RECORDED_BODY_BYTES = 100 * 1024 * 1024  # Cloudflare's request body limit on the Free and Pro plans
 
 _NO_JSON: Any = object()
 
@@ -173,7 +174,8 @@ class UpstreamStub:
 
     # -- serving -----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        app = web.Application()
+        # A test may upload what production takes (100 MB); aiohttp's 1 MiB default would answer 413 for the stub.
+        app = web.Application(client_max_size=MAX_RECORDED_BODY_BYTES)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
         await self._runner.setup()

@@ -79,6 +79,13 @@ async def test_a_request_is_recorded_whole(stub: UpstreamStub, client: Upstream)
     assert seen.json() == {"a": 1}
 
 
+async def test_a_body_larger_than_aiohttps_default_is_recorded(stub: UpstreamStub, client: Upstream) -> None:
+    body = b"x" * (3 * 1024 * 1024)  # aiohttp answers 413 past 1 MiB unless told otherwise
+
+    assert (await fetch(client, "https://uploads.test/", "PUT", body=body))[0] == 200
+    assert stub.last.body == body
+
+
 async def test_the_echo_leaves_out_headers_query_and_body(client: Upstream) -> None:
     _, _, body = await fetch(
         client, "http://api.test/p?key=hunter2", "PUT", headers=[("authorization", "hunter2")], body=b"hunter2"
