@@ -42,6 +42,9 @@ BASE64_EDGE = 4
 # Decoded bytes a gzip or deflate body yields at a time: a small body that inflates hugely is checked in pieces.
 PIECE_BYTES = 64 * 1024
 ENCODINGS = ("gzip", "deflate", "br", "zstd")
+# brotli's default (11) is for files compressed once; a body encoded again as it streams needs speed (its size
+# stays within ~10% of it).
+BROTLI_QUALITY = 5
 _BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=")
 _NO_BODY = frozenset({204, 304})
 _UNESCAPED = re.compile(rb"[A-Za-z0-9._~-]+")
@@ -290,7 +293,7 @@ class _Encoder:
     def __init__(self, coding: str) -> None:
         self._coding = coding
         if coding == "br":
-            self._brotli = brotli.Compressor()
+            self._brotli = brotli.Compressor(quality=BROTLI_QUALITY)
         elif coding == "zstd":
             self._zstd = zstandard.ZstdCompressor().compressobj()
         else:
