@@ -57,6 +57,7 @@ from emulator.upstream import Upstream, UpstreamError, UpstreamResponse
 log = logging.getLogger("outbound")
 
 TEXT_PLAIN = "text/plain;charset=UTF-8"
+MAX_WARNED = 1000  # distinct leak warnings remembered (so logged once each) before they are forgotten
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Egress:
         self.stacks = stacks
         self.redact = redact
         self.reflections = reflections
+        self._warned: set[str] = set()  # leak warnings logged already: each is logged once, recorded every time
         # Set when a reload replaced this version: where a handler call decided against it goes once its pool
         # has stopped (the version serving then).
         self.replaced_by: Callable[[], Egress] | None = None
@@ -178,8 +180,13 @@ class Egress:
 
         def warn(leak: Leak) -> None:
             text = leak_warning(leak, decision.label, source or None)
-            if text not in answer.warnings:
-                answer.warnings.append(text)
+            if text in answer.warnings:
+                return
+            answer.warnings.append(text)
+            if text not in self._warned:  # the audit line of every such request repeats it on the terminal
+                if len(self._warned) >= MAX_WARNED:
+                    self._warned.clear()
+                self._warned.add(text)
                 log.warning("sandbox %s: %s", origin.sandbox_id, text)
 
         answer.reason, answer.headers, leaks = screen_head(scanner, answer.reason, answer.headers)
