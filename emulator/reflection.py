@@ -13,8 +13,9 @@ production would have delivered it.
 
 Bodies are checked as the sandbox's client reads them: decoded from their Content-Encoding (gzip, deflate, br,
 zstd, stacked), checked, encoded again. A whole body without a secret is passed on byte for byte. A streamed
-body is checked as it streams: each chunk's last few bytes (the longest form less one, and a base64 group on
-each side) wait for the next chunk, so a secret split across chunks is found. A streamed body with a
+body is checked as it streams: a chunk's end that could be the start of a secret (and, for base64, the group
+before it) waits for the next chunk, so a secret split across chunks is found while a chunk ending in ordinary
+text (an SSE event) goes on at once. A streamed body with a
 Content-Encoding is decoded, checked and encoded again chunk by chunk (flushed after each, so a stream stays a
 stream) and loses its Content-Length (it goes chunked). A Content-Encoding that cannot be decoded is not
 delivered (fail closed): a whole body becomes a 502 saying why, a stream breaks off. When no secret is known
@@ -96,13 +97,17 @@ class SecretScanner:
         self._quick = tuple(sorted(quick))
         # Longest first, so a form containing another is masked whole.
         self._pattern = re.compile(b"|".join(re.escape(needle) for needle in sorted(needles, key=len, reverse=True)))
-        # A stream holds back this much of each chunk: a secret may start there and end in the next chunk.
-        self.hold = max(map(len, needles)) - 1 + 2 * BASE64_EDGE
+        # For the end of a chunk that may begin a secret: the needles by their first byte.
+        self._by_first: dict[bytes, list[tuple[bytes, bool]]] = {}
+        for needle, (_, is_core) in needles.items():
+            self._by_first.setdefault(needle[:1], []).append((needle, is_core))
+        self._longest = max(map(len, needles))
+        self._cores = any(core for _, core in needles.values())
 
     def mask(self, data: bytes, *, final: bool = True) -> tuple[bytes, list[str], int]:
         """``data`` with every secret masked, the names found, and how many leading bytes are settled: all of them
         when ``final``; otherwise the rest may hold the start of a secret whose end has not arrived."""
-        settled = len(data) if final else max(0, len(data) - self.hold)
+        settled = len(data) if final else self._unsettled(data)
         if not any(needle in data for needle in self._quick):
             return data, [], settled
         first = self._pattern.search(data)
@@ -129,6 +134,29 @@ class SecretScanner:
         for start, end in spans:
             out[start:end] = mask(end - start)
         return bytes(out), names, settled
+
+    def _unsettled(self, data: bytes) -> int:
+        """Where the end of ``data`` that could be the start of a secret begins (``len(data)`` if it cannot): only
+        that much of a chunk waits for the next one, so a stream whose chunks end in ordinary text (an SSE event's
+        blank line) is not held back at all. A base64 core may also need the group before it: a chunk's last base64
+        characters (up to a group) wait too, in case a core begins with the next chunk."""
+        low = max(0, len(data) - self._longest + 1)
+        start = len(data)
+        for first, needles in self._by_first.items():
+            at = data.find(first, low)
+            while at != -1:
+                tail = data[at:]
+                begun = [core for needle, core in needles if needle.startswith(tail)]
+                if begun:
+                    start = min(start, max(0, at - BASE64_EDGE) if any(begun) else at)
+                    break
+                at = data.find(first, at + 1)
+        if self._cores:
+            edge = len(data)
+            while edge > len(data) - BASE64_EDGE and edge > 0 and data[edge - 1] in _BASE64:
+                edge -= 1
+            start = min(start, edge)
+        return start
 
 
 def _anchor(value: str) -> bytes:
