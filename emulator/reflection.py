@@ -15,13 +15,13 @@ Bodies are checked as the sandbox's client reads them: decoded from their Conten
 zstd, stacked), checked, encoded again. A whole body without a secret is passed on byte for byte. A streamed
 body is checked as it streams: a chunk's end that could be the start of a secret (and, for base64, the group
 before it) waits for the next chunk, so a secret split across chunks is found while a chunk ending in ordinary
-text (an SSE event) goes on at once. A streamed body with a
-Content-Encoding is decoded, checked and encoded again chunk by chunk (flushed after each, so a stream stays a
-stream) and loses its Content-Length (it goes chunked). A Content-Encoding that cannot be decoded is not
-delivered (fail closed): a whole body becomes a 502 saying why, a stream breaks off. When no secret is known
-nothing here runs.
+text (an SSE event) goes on at once. A streamed body with a Content-Encoding is decoded, checked and encoded
+again chunk by chunk (at the codec's fastest level, flushed after each chunk so a stream stays a stream) and
+loses its Content-Length (it goes chunked). A Content-Encoding that cannot be decoded is not delivered (fail
+closed): a whole body becomes a 502 saying why, a stream breaks off. When no secret is known nothing here runs.
 
-It cannot find a secret hashed, encrypted, split by the upstream itself, or in an encoding not listed.
+It cannot find a secret hashed, encrypted, cut short or cut up by the upstream (a byte range of a reflecting
+response, a truncated echo), changed in case, or in an encoding not listed.
 """
 
 from __future__ import annotations
