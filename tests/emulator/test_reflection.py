@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import html
@@ -242,3 +243,52 @@ async def test_a_screened_stream_reports_each_leak_and_stops_a_body_it_cannot_de
     with pytest.raises(Broken, match="outbound stopped the response body: the body is not valid gzip"):
         _ = [chunk async for chunk in stream]
     assert garbage.cancelled
+
+
+class Flushed:
+    """Encodes as a streaming upstream does: each event flushed, so it can be decoded on arrival."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.gzip = zlib.compressobj(wbits=31)
+        self.brotli = brotli.Compressor()
+
+    def event(self, data: bytes) -> bytes:
+        if self.coding == "gzip":
+            return self.gzip.compress(data) + self.gzip.flush(zlib.Z_SYNC_FLUSH)
+        if self.coding == "br":
+            return bytes(self.brotli.process(data) + self.brotli.flush())
+        return data
+
+    def end(self) -> bytes:
+        return self.gzip.flush() if self.coding == "gzip" else bytes(self.brotli.finish()) if self.coding else b""
+
+
+class Unflushed:
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.gzip = zlib.decompressobj(wbits=31)
+        self.brotli = brotli.Decompressor()
+
+    def text(self, data: bytes) -> bytes:
+        if self.coding == "gzip":
+            return self.gzip.decompress(data)
+        return bytes(self.brotli.process(data)) if self.coding else data
+
+
+@pytest.mark.parametrize("coding", ["", "gzip", "br"])
+async def test_a_screened_stream_passes_each_event_on_as_it_comes(coding: str) -> None:
+    # An SSE stream through a handler (an LLM API with an injected key) must not wait for its next event.
+    second = asyncio.Event()
+    upstream, sandbox = Flushed(coding), Unflushed(coding)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield upstream.event(b"data: one\n\n")
+        await second.wait()
+        yield upstream.event(b"data: two\n\n") + upstream.end()
+
+    stream = aiter(ScreenedStream(events(), BodyScreen(SCANNER, [coding] if coding else []), print, Broken))
+    first = await asyncio.wait_for(anext(stream), 5)  # before the second event exists
+    assert sandbox.text(first) == b"data: one\n\n"
+    second.set()
+    assert sandbox.text(b"".join([chunk async for chunk in stream])) == b"data: two\n\n"
