@@ -8,15 +8,18 @@ to ``<state>/audit.jsonl`` (one JSON object a line, mode 0600), and hands them t
 ``outbound dev``) and followers (``outbound tail``, through the control API).
 
 Redaction replaces every known secret value with ``[redacted]``: as given, percent-encoded (as Python's
-``quote``, JS's ``encodeURIComponent`` and form encoding write it), JSON-escaped, and inside base64 (standard or
-URL-safe, at any offset: ``Authorization: Basic base64(user:secret)``), where the whole base64 word goes. It
-cannot recognise a secret hashed, encrypted, split, or in an encoding not listed here.
+``quote``, JS's ``encodeURIComponent`` and form encoding write it, in either case), JSON-escaped (slashes too, as
+PHP writes them), HTML-escaped, and inside base64 (standard or URL-safe, at any offset: ``Authorization: Basic
+base64(user:secret)``), where the whole base64 word goes. It cannot recognise a secret hashed, encrypted, split,
+or in an encoding not listed here. The same forms keep secrets out of the responses handlers give sandboxes
+(``reflection.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
 import logging
 import os
@@ -61,6 +64,9 @@ class AuditRecord:
     response_bytes: int | None  # body bytes the sandbox received; None: not counted
     console: tuple[ConsoleLine, ...] = ()
     error: str | None = None  # why the request failed, when it did
+    # What the user must know though the request worked: a secret the response would have carried to the
+    # sandbox (emulator/reflection.py), …
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON values (as ``audit.jsonl`` and the control API carry it); ``time`` in ISO 8601, UTC.
@@ -78,6 +84,7 @@ class AuditRecord:
             "response_bytes": self.response_bytes,
             "console": [{"level": line.level, "message": line.message} for line in self.console],
             "error": self.error,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -87,11 +94,12 @@ class AuditRecord:
         values = {key: value for key, value in data.items() if key in known}
         values["time"] = datetime.fromisoformat(values["time"]).timestamp()
         values["console"] = tuple(ConsoleLine(**line) for line in values.get("console", ()))
+        values["warnings"] = tuple(values.get("warnings", ()))
         return cls(**values)
 
     def line(self, *, console: bool = True) -> str:
-        """One readable line for a terminal, then (``console``) the handler's console output and the error
-        indented under it."""
+        """One readable line for a terminal, then (``console``) the handler's console output, the error and the
+        warnings indented under it."""
         clock = datetime.fromtimestamp(self.time).strftime("%H:%M:%S")
         status = str(self.status) if self.status is not None else "—"
         by = f"{self.handler} ({self.step})" if self.handler else self.step
@@ -104,6 +112,8 @@ class AuditRecord:
                 text += f"\n    console.{entry.level}: {entry.message}"
         if self.error:
             text += f"\n    error: {self.error}"
+        for warning in self.warnings:  # always: a secret about to reach a sandbox in production is never noise
+            text += f"\n    warning: {warning}"
         return text
 
 
@@ -127,8 +137,10 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._names: dict[str, str] = {}  # value -> the name a handler knows it by ("env.API_TOKEN")
         self._pattern: re.Pattern[str] | None = None
         self._base64: re.Pattern[str] | None = None
+        self.generation = 0  # counts changes, so what is built from the secrets knows when to rebuild
         self.add(*secrets)
 
     @property
@@ -136,14 +148,26 @@ class Redactor:
         """Whether there is anything to redact."""
         return self._pattern is not None
 
-    def add(self, *values: str) -> None:
-        fresh = {value for value in values if len(value) >= MIN_SECRET_LENGTH} - self._secrets
+    def add(self, *values: str, name: str | None = None) -> None:
+        """Redact ``values`` from now on; ``name`` is how a warning names them (never the value)."""
+        kept = [value for value in values if len(value) >= MIN_SECRET_LENGTH]
+        if name is not None:
+            for value in kept:
+                if self._names.get(value) != name:
+                    self._names[value] = name
+                    self.generation += 1
+        fresh = set(kept) - self._secrets
         if not fresh:
             return
         self._secrets |= fresh
-        self._pattern = _alternation({form for value in self._secrets for form in _forms(value)})
-        cores = {core for value in self._secrets for core in _base64_cores(value)}
+        self.generation += 1
+        self._pattern = _alternation({form for value in self._secrets for form in secret_forms(value)})
+        cores = {core for value in self._secrets for core in base64_cores(value)}
         self._base64 = _alternation(cores) if cores else None
+
+    def secrets(self) -> dict[str, str]:
+        """Every secret known, value -> name (``a secret`` for one added without a name)."""
+        return {value: self._names.get(value, "a secret") for value in self._secrets}
 
     def redact(self, text: str) -> str:
         if self._pattern is None or not text:
@@ -162,25 +186,32 @@ def _alternation(forms: set[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)))
 
 
-def _forms(value: str) -> set[str]:
-    return (
-        {
-            value,
-            quote(value, safe=""),  # Python's quote, and what most URL builders write
-            quote(value, safe="/:@"),
-            quote(value, safe="!~*'()"),  # JS encodeURIComponent
-            quote_plus(value, safe="*"),  # URLSearchParams / application/x-www-form-urlencoded
-            json.dumps(value)[1:-1],
-            json.dumps(value, ensure_ascii=False)[1:-1],  # JSON.stringify leaves non-ASCII as it is
-        }
-        - {""}
-    )
+def secret_forms(value: str) -> set[str]:
+    """``value`` as text may carry it: as given, percent-encoded, JSON-escaped, HTML-escaped."""
+    encoded = {
+        quote(value, safe=""),  # Python's quote, and what most URL builders write
+        quote(value, safe="/:@"),
+        quote(value, safe="!~*'()"),  # JS encodeURIComponent
+        quote_plus(value, safe="*"),  # URLSearchParams / application/x-www-form-urlencoded
+    }
+    escaped = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}  # JSON.stringify: non-ASCII kept
+    return {
+        value,
+        *encoded,
+        *(_PERCENT.sub(lambda hex: hex.group().lower(), form) for form in encoded),  # %2f as well as %2F
+        *escaped,
+        *(form.replace("/", "\\/") for form in escaped),  # PHP's json_encode escapes slashes
+        html.escape(value),  # an HTML page that echoes the request
+    } - {""}
+
+
+_PERCENT = re.compile("%[0-9A-F]{2}")
 
 
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
 
 
-def _base64_cores(value: str) -> set[str]:
+def base64_cores(value: str) -> set[str]:
     """The base64 characters that depend on ``value``'s bytes alone, for each of the three offsets the value can
     start at inside a longer base64 text (``user:secret``), in the standard and the URL-safe alphabet."""
     data = value.encode()
@@ -361,6 +392,7 @@ class AuditLog:
             handler=redact(record.handler) if record.handler else record.handler,
             error=redact(record.error) if record.error else record.error,
             console=tuple(ConsoleLine(line.level, redact(line.message)) for line in record.console),
+            warnings=tuple(redact(warning) for warning in record.warnings),
         )
 
     def records(self, sandbox: str | None = None) -> list[AuditRecord]:

@@ -2,7 +2,9 @@
 
 The handler runs in the JS pool; passthrough goes out through ``Upstream`` (the same client handlers'
 ``fetch()`` uses). A handler that fails never fails open: the sandbox gets a 5xx whose body says which handler
-failed, where (the user's TS file and line) and what to do, and the full error goes to the log.
+failed, where (the user's TS file and line) and what to do, and the full error goes to the log. A handler's
+response is screened for known secrets before the sandbox gets it (``reflection.py``): what was masked is
+logged and carried on the answer (``warnings``) to its audit record.
 """
 
 from __future__ import annotations
@@ -22,7 +24,21 @@ from emulator.decide import (
 )
 from emulator.errors import SandboxConnectionError
 from emulator.exchange import SandboxRequest
+from emulator.reflection import (
+    BodyScreen,
+    Leak,
+    Reflections,
+    ScreenedStream,
+    SecretScanner,
+    Unscreenable,
+    encodings_of,
+    has_body,
+    leak_warning,
+    screen_head,
+    screen_whole,
+)
 from emulator.runtime.pool import (
+    BodyStreamError,
     ConsoleEntry,
     EnginePool,
     HandlerCall,
@@ -32,6 +48,7 @@ from emulator.runtime.pool import (
     HandlerResponse,
     HandlerReturnedNonResponse,
     HandlerTimeout,
+    ResponseBody,
     WorkerLost,
 )
 from emulator.runtime.sourcemap import StackMapper
@@ -40,6 +57,7 @@ from emulator.upstream import Upstream, UpstreamError, UpstreamResponse
 log = logging.getLogger("outbound")
 
 TEXT_PLAIN = "text/plain;charset=UTF-8"
+MAX_WARNED = 1000  # distinct leak warnings remembered (so logged once each) before they are forgotten
 
 
 @dataclass(frozen=True)
@@ -73,17 +91,28 @@ class Answer:
     decision: Decision
     tag: RequestTag | None = None
     failure: str | None = None  # why the handler failed, for the audit record (the sandbox sees a 5xx)
+    # For the audit record: secrets masked out of the response (a streamed body adds to it as it streams).
+    warnings: list[str] = field(default_factory=list)
 
 
 class Egress:
     def __init__(
-        self, pool: EnginePool, upstream: Upstream, stacks: StackMapper, *, redact: Callable[[str], str] = str
+        self,
+        pool: EnginePool,
+        upstream: Upstream,
+        stacks: StackMapper,
+        *,
+        redact: Callable[[str], str] = str,
+        reflections: Reflections | None = None,
     ) -> None:
-        """``redact`` removes known secrets from the failure texts a sandbox is sent."""
+        """``redact`` removes known secrets from the failure texts a sandbox is sent; ``reflections`` has the
+        secrets a handler's response must not carry to the sandbox."""
         self.pool = pool
         self.upstream = upstream
         self.stacks = stacks
         self.redact = redact
+        self.reflections = reflections
+        self._warned: set[str] = set()  # leak warnings logged already: each is logged once, recorded every time
         # Set when a reload replaced this version: where a handler call decided against it goes once its pool
         # has stopped (the version serving then).
         self.replaced_by: Callable[[], Egress] | None = None
@@ -137,7 +166,68 @@ class Egress:
             answer = self._handler_failed(origin, decision, failure)
             answer.tag = tag
             return answer
-        return Answer(response.status, response.reason, response.headers, response.body, decision, tag)
+        answer = Answer(response.status, response.reason, response.headers, response.body, decision, tag)
+        scanner = self.reflections.scanner() if self.reflections is not None else None
+        if scanner is None:
+            return answer
+        return await self._screen(answer, scanner, origin, request.method, response.url)
+
+    async def _screen(self, answer: Answer, scanner: SecretScanner, origin: Origin, method: str, source: str) -> Answer:
+        """``answer`` with every known secret masked (reflection.py); what was masked is logged and kept in
+        ``answer.warnings``. A body whose encoding cannot be decoded is not delivered (a 502 says why)."""
+        decision = answer.decision
+        assert isinstance(decision, RunHandler)
+
+        def warn(leak: Leak) -> None:
+            text = leak_warning(leak, decision.label, source or None)
+            if text in answer.warnings:
+                return
+            answer.warnings.append(text)
+            if text not in self._warned:  # the audit line of every such request repeats it on the terminal
+                if len(self._warned) >= MAX_WARNED:
+                    self._warned.clear()
+                self._warned.add(text)
+                log.warning("sandbox %s: %s", origin.sandbox_id, text)
+
+        answer.reason, answer.headers, leaks = screen_head(scanner, answer.reason, answer.headers)
+        for leak in leaks:
+            warn(leak)
+        body = answer.body
+        if not has_body(method, answer.status):
+            return answer
+        try:
+            codings = encodings_of(answer.headers)
+            if isinstance(body, ResponseBody) and body.is_complete:
+                body = await body.read()
+            if isinstance(body, bytes):
+                answer.body, found = screen_whole(scanner, body, codings)
+                for name in found:
+                    warn(Leak(name, "the body"))
+                if codings and answer.body is not body:  # encoded again: another length
+                    answer.headers = _with_length(answer.headers, len(answer.body))
+                return answer
+        except Unscreenable as error:
+            _cancel(body)
+            return self._unscreenable(answer, origin, error)
+        answer.body = ScreenedStream(body, BodyScreen(scanner, codings), warn, BodyStreamError)
+        if codings:  # encoded again as it streams: its length is known only at the end
+            answer.headers = [(name, value) for name, value in answer.headers if name.lower() != "content-length"]
+        return answer
+
+    def _unscreenable(self, answer: Answer, origin: Origin, error: Unscreenable) -> Answer:
+        decision = answer.decision
+        assert isinstance(decision, RunHandler)
+        handler = f"{decision.label} of {origin.class_name}"
+        log.error("sandbox %s: the response of %s was not delivered: %s", origin.sandbox_id, handler, error)
+        failed = _failure(
+            502,
+            decision,
+            f"outbound: the response of the outbound handler {handler} was not delivered: {error}, so outbound "
+            "cannot check it for secrets. Return the body decoded, or encoded with gzip, deflate, br or zstd.\n",
+        )
+        failed.tag = answer.tag
+        failed.failure = f"response not delivered: {error}"
+        return failed
 
     def _handler_failed(self, origin: Origin, decision: RunHandler, failure: HandlerError) -> Answer:
         where = self.stacks.innermost(failure.stack) if failure.stack else None
@@ -184,6 +274,17 @@ async def _streamed(response: UpstreamResponse) -> AsyncIterator[bytes]:
         finished = True
     finally:
         response.release() if finished else response.close()
+
+
+def _with_length(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
+    kept = [(name, value) for name, value in headers if name.lower() != "content-length"]
+    return [*kept, ("content-length", str(length))]
+
+
+def _cancel(body: bytes | AsyncIterable[bytes]) -> None:
+    cancel = getattr(body, "cancel", None)
+    if cancel is not None:
+        cancel()
 
 
 def _failure(status: int, decision: Decision, text: str) -> Answer:

@@ -41,6 +41,7 @@ from emulator.classes import class_warnings, container_proxy_error, parse_descri
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
 from emulator.errors import UserError
+from emulator.reflection import Reflections
 from emulator.reload import Reloaded, ReloadError, build_failed, restart_notes, threw
 from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import BuildError, Bundle, build_handler, build_runtime
@@ -103,7 +104,9 @@ class Emulator:
         self._state: StateStore | None = None
         self._registry: SandboxRegistry | None = None
         self._upstream: Upstream | None = None
-        self.redactor = Redactor(config.secrets.values())
+        self.redactor = Redactor()
+        _learn_secrets(self.redactor, config)
+        self.reflections = Reflections(self.redactor)  # what a handler's response must not carry to a sandbox
         self.audit = AuditLog(persist_to / AUDIT_FILENAME if persist_to is not None else None, self.redactor)
         self._log_filter = self.redactor.logging_filter()
 
@@ -204,7 +207,7 @@ class Emulator:
                 specs, self.persist_to, clock=self.clock, limits=self._binding_limits, reuse=reuse
             )
         await self._learn_bound_secrets(bindings)
-        host = BindingHost(bindings, on_secret=self.redactor.add)
+        host = BindingHost(bindings, on_secret=lambda name, value: self.redactor.add(value, name=f"env.{name}"))
         pool = EnginePool(
             runtime_path=self._runtime,
             bundle_path=bundle.path,
@@ -220,7 +223,7 @@ class Emulator:
             },
             standby=self._standby,
         )
-        egress = Egress(pool, self._upstream, stacks, redact=self.redactor.redact)
+        egress = Egress(pool, self._upstream, stacks, redact=self.redactor.redact, reflections=self.reflections)
         version = Version(number, config, bundle, stacks, bindings, host, pool, egress, bundle.path.parent)
         try:
             if self._registry is not None:  # v1's namespaces are served once its registry exists
@@ -242,7 +245,7 @@ class Emulator:
             if isinstance(spec, SecretsStoreSpec):
                 # Not set (yet): get() throws in the handler too, so there is nothing to leak.
                 with contextlib.suppress(BindingError):
-                    self.redactor.add(await bindings[name].get())
+                    self.redactor.add(await bindings[name].get(), name=f"env.{name}")
 
     # -- reloading -------------------------------------------------------------------------------------
     async def reload(self) -> Reloaded:
@@ -270,7 +273,7 @@ class Emulator:
                 shutil.rmtree(bundle.path.parent, ignore_errors=True)  # a save that changed nothing
                 return Reloaded(current.number, _ms(started), tuple(self.warnings), unchanged=True)
             version = await self._switch_to(config, number, bundle, current)
-            self.redactor.add(*config.secrets.values())
+            _learn_secrets(self.redactor, config)
             self.warnings = []
             for warning in version.warnings:
                 self._warn(warning)
@@ -525,3 +528,9 @@ def _module_load_error(config: WorkerConfig, error: ModuleLoadError, stacks: Sta
     detail = stacks.describe(error.error) if error.error else str(error)
     location = f" at {where}" if where else ""
     return ModuleLoadError(f"{config.main.name} threw while loading{location}:\n{detail}", error=error.error)
+
+
+def _learn_secrets(redactor: Redactor, config: WorkerConfig) -> None:
+    """The secrets of ``.dev.vars`` / ``.env``, by the name a handler reads them by."""
+    for name, value in config.secrets.items():
+        redactor.add(value, name=f"env.{name}")

@@ -23,7 +23,7 @@ from typing import Any
 from emulator.audit import AuditLog, AuditRecord, ConsoleLine
 from emulator.classes import ClassDescription, container_proxy_error, parse_description
 from emulator.decide import decide_request
-from emulator.egress import Egress, Origin
+from emulator.egress import Answer, Egress, Origin
 from emulator.errors import SandboxConnectionError, SandboxError, UserError
 from emulator.exchange import BadRequest, SandboxRequest, SandboxResponse
 from emulator.hosts import hostname_of
@@ -351,6 +351,7 @@ async def send(
     body = b""
     console: list[ConsoleEntry] = []
     failure: str | None = None
+    answer: Answer | None = None
     try:
         answer = await egress.answer(origin, request, decision)
         status, failure = answer.status, answer.failure
@@ -380,6 +381,7 @@ async def send(
                     response_bytes=len(body),
                     console=tuple(ConsoleLine(entry.level, entry.message) for entry in console),
                     error=failure,
+                    warnings=tuple(answer.warnings) if answer is not None else (),
                 )
             )
     return SandboxResponse(answer.status, answer.reason, answer.headers, body, decision, console)

@@ -116,6 +116,8 @@ class Audit:
                 response_bytes=_bytes(pending.received, flow.response),
                 console=tuple(ConsoleLine(entry.level, entry.message) for entry in console),
                 error=error or (answer.failure if answer is not None else None),
+                # Read now, after a streamed body finished: what it masked as it passed is in.
+                warnings=tuple(answer.warnings) if answer is not None else (),
             )
         )
 

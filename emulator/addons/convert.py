@@ -87,7 +87,14 @@ def sandbox_request(flow: http.HTTPFlow, target: Target | None = None) -> Sandbo
 
 
 def make_response(status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> http.Response:
-    response = http.Response.make(status, body, [(n.encode("latin-1"), v.encode()) for n, v in headers])
+    """A response with ``body`` sent as it is. The body is already as its Content-Encoding says: mitmproxy's
+    ``content`` setter (which ``Response.make`` uses) would encode a gzip body a second time, and drop a
+    Content-Encoding it does not know."""
+    response = http.Response.make(status)
+    response.headers = http.Headers([(n.encode("latin-1"), v.encode()) for n, v in headers])
+    response.raw_content = body
+    if "transfer-encoding" not in response.headers:
+        response.headers["content-length"] = str(len(body))
     if reason:
         response.reason = reason
     return response

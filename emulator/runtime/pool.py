@@ -199,6 +199,7 @@ class HandlerResponse:
     reason: str
     headers: list[tuple[str, str]]
     body: ResponseBody
+    url: str = ""  # Response.url: where the handler fetched it from ("" for a Response it built)
 
 
 @dataclass(eq=False)
@@ -333,6 +334,7 @@ class _Worker(asyncio.Protocol):
             reason=meta["t"],
             headers=[(name, value) for name, value in meta["h"]],
             body=ResponseBody(exchange),
+            url=meta.get("u", ""),
         )
         if meta.get("end"):
             exchange.complete = body

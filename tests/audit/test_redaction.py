@@ -10,7 +10,7 @@ import logging
 import stat
 import time
 from collections.abc import AsyncIterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -161,6 +161,16 @@ def test_the_logging_filter_redacts_arguments_and_tracebacks(caplog: pytest.LogC
     assert "hunter2-secret" not in caplog.text
 
 
+def test_a_warning_is_redacted_and_shown_under_its_line() -> None:
+    audit = AuditLog(None, Redactor(["s3cr3t-value"]))
+    record = AuditRecord(0.0, "s", "GET", "http://a/", "static per-host", "h", 200, 1.0, 0, 5)
+    added = audit.add(replace(record, warnings=("from http://up.test/?k=s3cr3t-value; production delivers it",)))
+    assert added.warnings == (f"from http://up.test/?k={REDACTED}; production delivers it",)
+    assert added.line(console=False).endswith(
+        f"\n    warning: from http://up.test/?k={REDACTED}; production delivers it"
+    )
+
+
 def test_the_log_file_is_private_and_created_at_the_first_record(tmp_path: Path) -> None:
     path = tmp_path / "state" / "audit.jsonl"
     audit = AuditLog(path, Redactor(["s3cr3t-value"]))
@@ -188,6 +198,7 @@ def test_a_record_round_trips_through_json_with_every_field() -> None:
         7,
         (ConsoleLine("warn", "w"),),
         "boom",
+        ("secret env.X was in the body of the response …",),
     )
     data = record.to_json()
     assert list(data) == [field.name for field in fields(AuditRecord)]

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from emulator import Emulator, Step
 from emulator.config import parse_dotenv
+from emulator.reflection import mask
 from tests.support.upstream import LocalInternet, echoed
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -47,7 +48,9 @@ async def test_credential_injection(internet: LocalInternet) -> None:
         for url in ("https://github.com/echo", "http://api.github.com/echo"):  # HTTPS is intercepted too
             response = await sandbox.fetch(url)
             assert response.status == 200
-            assert header(echoed(response.body), "authorization") == f"Bearer {token}"
+            # GitHub got the token; /echo reflects it back, and the sandbox reads it masked (reflection.py).
+            assert header(internet.recorder.requests[-1], "authorization") == f"Bearer {token}"
+            assert header(echoed(response.body), "authorization") == f"Bearer {mask(len(token)).decode()}"
         assert internet.recorder.requests[-1]["path"] == "/echo"
         blocked = await sandbox.fetch("http://evil.example/echo")
         assert (blocked.status, blocked.decision.step) == (520, Step.NOT_ALLOWLISTED)

@@ -77,10 +77,10 @@ class BindingHost:
         bindings: Bindings,
         extra: Mapping[str, Adapter] | None = None,
         *,
-        on_secret: Callable[[str], None] | None = None,
+        on_secret: Callable[[str, str], None] | None = None,
     ) -> None:
-        """``on_secret`` hears every Secrets Store value a handler reads, before the handler has it (the
-        emulator redacts it from its logs)."""
+        """``on_secret`` hears every Secrets Store value a handler reads (binding name, value), before the
+        handler has it (the emulator redacts it from its logs and from responses to sandboxes)."""
         from emulator.runtime.env import kv, r2, secrets  # noqa: PLC0415 - adapters import this module
 
         self.bindings = bindings
@@ -112,7 +112,7 @@ class BindingHost:
                 serve = self._adapters[type(spec)]
                 value, data = await serve(self.bindings[name], operation, arguments, body, self.streams)
                 if isinstance(spec, SecretsStoreSpec) and isinstance(value, str) and self._on_secret is not None:
-                    self._on_secret(value)
+                    self._on_secret(name, value)
         except BindingError as error:
             if isinstance(error.__cause__, StorageError):  # a full disk: the handler is told, and the operator too
                 log.error("binding %s: %s failed: %s", name, operation, error.__cause__)

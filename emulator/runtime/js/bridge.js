@@ -251,8 +251,9 @@ function typeName(value) {
 // Sends the head, and the body when it is known. Returns true when the response is complete; a streamed
 // body is pumped by streamBody, which finishes the exchange itself.
 function sendResponse(id, response, entry) {
-  const { status, statusText, headers, body } = responseParts(response);
+  const { status, statusText, headers, body, url } = responseParts(response);
   const head = { s: status, t: statusText, h: headers };
+  if (url) head.u = url; // where a fetched response came from: the emulator's warnings name it
   if (body === null) {
     // workerd frames an empty body with Content-Length: 0, except where a status forbids a body.
     if (status !== 204 && status !== 304 && status >= 200) head.h = withLength(headers, 0);

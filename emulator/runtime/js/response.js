@@ -216,5 +216,6 @@ export function responseParts(response) {
     statusText: state.statusText ?? defaultStatusText(state.status),
     headers: headerList(state.headers),
     body: response[kBody],
+    url: state.url,
   };
 }
