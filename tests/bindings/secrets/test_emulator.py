@@ -24,18 +24,21 @@ import { Container } from "@cloudflare/containers";
 
 export { ContainerProxy } from "@cloudflare/containers";
 
+// Values go back reversed: a secret a handler returns as it is reaches the sandbox masked (emulator/reflection.py).
+const back = (value: string) => [...value].reverse().join("");
+
 export class Agent extends Container {}
 Agent.outbound = async (request: Request, env: any) => {
   let unset;
   try {
-    unset = await env.UNSET.get();
+    unset = back(await env.UNSET.get());
   } catch (error) {
     unset = { name: error.name, message: error.message, plain: Object.getPrototypeOf(error) === Error.prototype };
   }
   return Response.json({
-    plain: env.PLAIN_TOKEN,
+    plain: back(env.PLAIN_TOKEN),
     plainType: typeof env.PLAIN_TOKEN,
-    apiKey: await env.API_KEY.get(),
+    apiKey: back(await env.API_KEY.get()),
     unset,
   });
 };
@@ -64,9 +67,9 @@ async def test_dev_vars_secret_and_secrets_store_binding_reach_the_handler(tmp_p
         response = await sandbox.fetch("http://api.example.com/")
         assert response.status == 200, response.text()
         assert response.json() == {
-            "plain": "from .dev.vars",
+            "plain": "from .dev.vars"[::-1],
             "plainType": "string",
-            "apiKey": "seeded before load",
+            "apiKey": "seeded before load"[::-1],
             "unset": {"name": "Error", "message": 'Secret "unset" not found', "plain": True},
         }
 
@@ -74,12 +77,12 @@ async def test_dev_vars_secret_and_secrets_store_binding_reach_the_handler(tmp_p
         await put_secret(emu.bindings["API_KEY"].store, "api-key", "rotated while running")
         await put_secret(emu.bindings["UNSET"].store, "unset", "now set")
         assert (await sandbox.fetch("http://api.example.com/")).json() == {
-            "plain": "from .dev.vars",
+            "plain": "from .dev.vars"[::-1],
             "plainType": "string",
-            "apiKey": "rotated while running",
-            "unset": "now set",
+            "apiKey": "rotated while running"[::-1],
+            "unset": "now set"[::-1],
         }
 
     async with Emulator.load(root, in_memory=False, persist_to=state, workers=1) as emu:  # persisted
         restarted = await emu.sandbox("agent-1").fetch("http://api.example.com/")
-        assert restarted.json()["apiKey"] == "rotated while running"
+        assert restarted.json()["apiKey"] == "rotated while running"[::-1]
