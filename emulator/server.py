@@ -32,6 +32,7 @@ from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.addons.tlsconfig import TlsConfig
 from mitmproxy.master import Master
 
+from emulator import statefolder
 from emulator.addons.audit import Audit
 from emulator.addons.dial import Dial
 from emulator.addons.identify import Credentials, Identify
@@ -160,6 +161,7 @@ class Server:
             self.worker_url = await self._entry.start()
             self.worker_has_fetch = self._entry.has_fetch
         self._announce()
+        statefolder.lock(self.state_dir)  # mitmproxy's CA, the upstream bundle: the emulator's, no sandbox's
         log.info(
             "proxy ready: %s capture, control API %s",
             "namespace" if self.capture == "namespace" else "explicit-proxy",
@@ -276,8 +278,10 @@ class Server:
             host = self.hosts.get(sandbox_id)
             if host is not None:
                 return host
-            folder = self.state_dir / "sandboxes" / _safe(sandbox_id)
+            folder = self.state_dir / statefolder.SANDBOXES / _safe(sandbox_id)
             (folder / "work").mkdir(parents=True, exist_ok=True)
+            for parent in (folder.parent, folder):  # each sandbox must get through to its own folder only
+                parent.chmod(statefolder.TRAVERSABLE)
             if self.capture == "namespace":
                 _check_traversable(folder / "work")
             ca = SandboxCA.create(sandbox_id)
@@ -295,6 +299,7 @@ class Server:
                     folder / "resolv.conf", f"nameserver {host.network.host_ip}\n".encode(), 0o644
                 )
             os.chown(folder / "work", host.uid, host.uid)
+            (folder / "work").chmod(0o700)  # another sandbox (another uid) cannot read what this one writes
             self.hosts[sandbox_id] = host
             return host
 
