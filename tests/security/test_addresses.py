@@ -145,13 +145,17 @@ def host_addresses() -> list[str]:
 
 async def targets(dev: DevServer, sandbox: str, cls: str, port: int) -> list[Target]:
     """Every destination to try: loopback spellings and this machine's addresses on ``port``, metadata on 80,
-    the control API and the explicit proxy on 127.0.0.1 and (namespace capture) the sandbox's gateway."""
+    the control API, the explicit proxy and the Worker's entry on 127.0.0.1, and (namespace capture) the
+    sandbox's gateway."""
     found = [Target(spelled, port, address, OWN) for spelled, address in LOOPBACK]
     found += [Target(address, port, address.strip("[]"), OWN) for address in host_addresses()]
     found += [Target(address, 80, address.strip("[]"), METADATA) for address in CLOUD_METADATA]
     control = int(str(dev.info["control"]).rsplit(":", 1)[1])
     proxy = int(str(dev.info["explicitProxy"]).rsplit(":", 1)[1])
-    found += [Target("127.0.0.1", listener, "127.0.0.1", OWN) for listener in (control, proxy)]
+    listeners = [control, proxy]
+    if dev.info.get("worker"):  # the Worker's own entry (wrangler dev's), when the emulator serves one
+        listeners.append(int(str(dev.info["worker"]).rsplit(":", 1)[1]))
+    found += [Target("127.0.0.1", listener, "127.0.0.1", OWN) for listener in listeners]
     if dev.capture == "namespace":
         route = await dev.run(sandbox, "ip", "route", cls=cls)
         gateway = re.search(r"default via (\S+)", route.stdout)
