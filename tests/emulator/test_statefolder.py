@@ -4,10 +4,13 @@ else. End to end, as a sandbox's uid: tests/security/test_identity.py."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
-from emulator import statefolder
+from emulator import Emulator, statefolder
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def mode(path: Path) -> int:
@@ -63,3 +66,18 @@ def test_a_symbolic_link_is_not_followed_out_of_the_folder(tmp_path: Path) -> No
 def test_a_missing_folder_is_left_alone(tmp_path: Path) -> None:
     statefolder.lock(tmp_path / "not-yet")
     assert not (tmp_path / "not-yet").exists()
+
+
+async def test_a_store_folder_a_reload_adds_is_private(tmp_path: Path) -> None:
+    """The emulator locks its state folder once its stores are open, and again when a reload opens a new one."""
+    project = Path(shutil.copytree(ROOT / "fixtures" / "handlers" / "reload", tmp_path / "project"))
+    state = tmp_path / "state"
+    async with Emulator.load(project, workers=1, in_memory=False, persist_to=state) as emu:
+        assert mode(state) == 0o711
+        assert mode(state / "kv") == 0o700 and mode(state / "sandboxes.sqlite") == 0o600
+        assert not (state / "r2").exists()
+        wrangler = project / "wrangler.jsonc"
+        bucket = '"r2_buckets": [{ "binding": "R2", "bucket_name": "reload-r2" }],\n  "kv_namespaces"'
+        wrangler.write_text(wrangler.read_text().replace('"kv_namespaces"', bucket))
+        await emu.reload()
+        assert mode(state / "r2") == 0o700
