@@ -69,7 +69,7 @@ class SandboxHost:
 
     sandbox_id: str
     ca: SandboxCA
-    folder: Path  # <state>/sandboxes/<id>: ca.crt, bundle.crt, resolv.conf, work/
+    folder: Path  # <state>/sandboxes/<id>: ca.crt, bundle.crt, resolv.conf, nothing (empty), work/
     network: SandboxNetwork | None = None
     token: str = ""
     uid: int = 65534
@@ -288,6 +288,7 @@ class Server:
             host = SandboxHost(sandbox_id, ca, folder, token=self.credentials.issue(sandbox_id), uid=self._next_uid)
             self._next_uid += 1
             host.files["ca"] = _write(folder / "ca.crt", ca.cert_pem, 0o644)
+            host.files["nothing"] = _write(folder / "nothing", b"", 0o444)  # mounted over what it must not read
             bundle = trust_bundle(ca.cert_pem)
             extra = self.emulator.upstream_options.ca_file
             if extra is not None:  # the CA that stands in for the public roots (tests, a corporate CA)
@@ -332,6 +333,10 @@ class Server:
                 (str(host.files["bundle"]), SYSTEM_BUNDLE),
                 (str(host.files["ca"]), CA_PATH),
             ]
+            # The filesystem is not isolated, but the files secrets are read from (.dev.vars, .env) hold what
+            # handlers inject and the sandbox must never see: each is covered by an empty file in its mounts.
+            hidden = [path for path in self.emulator.config.secrets_candidates if path.is_file()]
+            mounts += [(str(host.files["nothing"]), str(path)) for path in hidden]
             return {
                 "capture": "namespace",
                 "netns": host.network.netns,

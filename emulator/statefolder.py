@@ -8,7 +8,7 @@ by anyone who can reach them, and a sandbox can reach them by name even where it
 
     <state>/                   0711  traversable, not listable
     <state>/sandboxes/         0711
-    <state>/sandboxes/<id>/    0711  ca.crt, bundle.crt, resolv.conf: public (0644), bind-mounted into the sandbox
+    <state>/sandboxes/<id>/    0711  ca.crt, bundle.crt, resolv.conf, nothing: public, bind-mounted into the sandbox
     <state>/sandboxes/<id>/work/  0700, owned by the sandbox's uid: no other sandbox reads it
     <state>/<anything else>    0700 (folders) or 0600 (files): what is inside a private folder is out of reach
 

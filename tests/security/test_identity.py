@@ -37,9 +37,11 @@ pytestmark = pytest.mark.e2e
 AUDIT = ROOT / "fixtures" / "handlers" / "audit"
 VAULT = "vault-identity-8e41c07d2b"  # the Secrets Store value
 PARAMS = "params-identity-51fa9c3e"  # another sandbox's handler params, persisted with its policy
-NOTE = "note-identity-0d7b2a96"  # a file another sandbox wrote in its working folder
+NOTE = "note-identity-0d7b2a96"
+DOTENV_SECRET = "sk-audit-dotenv-6d2f0b19"  # fixtures/handlers/audit/.dev.vars  # a file another sandbox wrote in its working folder
 CURL = ("curl", "-sS", "-i", "-m", "5")
-PUBLIC = ("ca.crt", "bundle.crt", "resolv.conf")  # in <state>/sandboxes/<id>/: certificates and a resolver
+# In <state>/sandboxes/<id>/: certificates, a resolver, and the empty file mounted over secrets files.
+PUBLIC = ("ca.crt", "bundle.crt", "resolv.conf", "nothing")
 
 # Opens every path in argv[1] (a JSON list) and says what happened; lists the state folder (argv[2]).
 READ_ALL = r"""
@@ -154,6 +156,19 @@ async def test_a_sandbox_reads_nothing_the_emulator_keeps(dev: DevServer) -> Non
     for path in readable:
         for secret in (VAULT, PARAMS, NOTE, "PRIVATE KEY", str(dev.info["token"])):
             assert secret not in seen[path], (path, secret)
+
+
+async def test_the_projects_secrets_files_are_empty_inside_a_sandbox(dev: DevServer) -> None:
+    """The project's folder is the user's and not isolated, but .dev.vars (and .env files), where the secrets
+    handlers inject come from, read as empty files from inside a sandbox."""
+    namespace_only(dev)
+    dev_vars = AUDIT / ".dev.vars"
+    assert DOTENV_SECRET in dev_vars.read_text()
+    read = await dev.run(
+        "id-dotenv", "sh", "-c", f"cat {dev_vars}; grep -r {DOTENV_SECRET} {AUDIT}; true", cls="Audited"
+    )
+    assert read.code == 0 and read.stdout == "", read
+    assert DOTENV_SECRET in dev_vars.read_text()  # the host's file is untouched
 
 
 async def test_the_emulators_processes_are_out_of_reach(dev: DevServer) -> None:
