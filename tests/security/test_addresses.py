@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
+import ipaddress
 import json
 import re
 import shlex
@@ -46,19 +47,27 @@ ELSEWHERE = "100.64.0.1"
 TUNNEL_OPEN = "HTTP/1.1 200 Connection established\r\n\r\n"  # curl -p shows the CONNECT's answer first
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nRECORDER"
 
-# Spellings of 127.0.0.1 (WHATWG shorthand, decimal, hex, octal, IPv4-mapped, IPv4-compatible, NAT64, 6to4),
-# each with the address the refusal names (the URL parser's form, as the emulator dials it).
+# Spellings of this machine (WHATWG shorthand, decimal, hex, octal, mixed, the unspecified address, IPv4-mapped,
+# IPv4-compatible, NAT64, 6to4, localhost names), each with the address the refusal names (the URL parser's
+# form, as the emulator dials it).
 LOOPBACK = [
     ("127.1", "127.0.0.1"),
     ("2130706433", "127.0.0.1"),
     ("0x7f000001", "127.0.0.1"),
     ("0177.0.0.1", "127.0.0.1"),
+    ("017700000001", "127.0.0.1"),
+    ("0x7f.1", "127.0.0.1"),
+    ("0", "0.0.0.0"),
+    ("0.0.0.0", "0.0.0.0"),
     ("[::ffff:127.0.0.1]", "::ffff:7f00:1"),
+    ("[::ffff:7f00:1]", "::ffff:7f00:1"),
     ("[::127.0.0.1]", "::7f00:1"),
     ("[64:ff9b::7f00:1]", "64:ff9b::7f00:1"),
     ("[2002:7f00:1::]", "2002:7f00:1::"),
+    ("localhost", "localhost"),
+    ("foo.localhost", "foo.localhost"),
 ]
-CLOUD_METADATA = ["169.254.169.254", "[fd00:ec2::254]", "100.100.100.200"]
+CLOUD_METADATA = ["169.254.169.254", "[fd00:ec2::254]", "100.100.100.200", "168.63.129.16"]
 
 
 @dataclass
@@ -125,7 +134,11 @@ class Target:
     @property
     def captured(self) -> bool:
         """In namespace capture, whether a connection to it reaches the proxy at all (IPv4, not loopback)."""
-        return ":" not in self.address and not self.address.startswith("127.")
+        try:
+            address = ipaddress.ip_address(self.address)
+        except ValueError:
+            return False  # localhost names: the sandbox's own loopback
+        return address.version == 4 and not (address.is_loopback or address.is_unspecified)
 
 
 def host_addresses() -> list[str]:
