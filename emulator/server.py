@@ -187,7 +187,7 @@ class Server:
         if self.capture == "namespace":
             modes.append(f"transparent@0.0.0.0:{self.proxy_port}")
         self.explicit_port = int(modes[0].rsplit(":", 1)[1])
-        confdir = self.state_dir / "mitmproxy"
+        confdir = self.state_dir / statefolder.MITMPROXY_FOLDER
         opts = options.Options(mode=modes, confdir=str(confdir))
         master = Master(opts)
         identify = Identify(self._sandbox_for_ip, self.credentials)
@@ -208,7 +208,7 @@ class Server:
         tlsconfig = master.addons.get("tlsconfig")
         assert isinstance(tlsconfig, TlsConfig)
         tlsconfig.get_cert = self._tls.get_cert  # type: ignore[method-assign]
-        upstream_bundle = self.state_dir / "upstream-trust.pem"
+        upstream_bundle = self.state_dir / statefolder.UPSTREAM_TRUST
         upstream_bundle.write_bytes(_upstream_trust(emulator.upstream_options.ca_file))
         # No stream_large_bodies: Outbound decides per flow which bodies stream (a denied or handled request's
         # never does).

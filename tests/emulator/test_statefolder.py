@@ -40,8 +40,7 @@ def make_state(root: Path) -> Path:
 def test_only_the_way_to_the_sandboxes_stays_open(tmp_path: Path) -> None:
     state = make_state(tmp_path)
     statefolder.lock(state)
-    assert mode(state) == 0o711  # traversable, not listable
-    assert mode(state / "sandboxes") == 0o711
+    assert mode(state / "sandboxes") == 0o711  # traversable, not listable
     for private in ("secrets-store", "kv", "mitmproxy"):
         assert mode(state / private) == 0o700, private
     for private in ("sandboxes.sqlite", "sandboxes.sqlite-wal", "audit.jsonl", "upstream-trust.pem"):
@@ -53,12 +52,25 @@ def test_only_the_way_to_the_sandboxes_stays_open(tmp_path: Path) -> None:
     assert mode(state / "sandboxes" / "agent-1" / "ca.crt") == 0o644
 
 
+def test_what_the_emulator_did_not_make_is_left_alone(tmp_path: Path) -> None:
+    """--persist-to may name a folder with other things in it (/tmp, the project): their modes are not ours."""
+    state = make_state(tmp_path)
+    (state / "notes.txt").write_text("the user's")
+    (state / "notes.txt").chmod(0o644)
+    (state / "src").mkdir(mode=0o755)
+    state.chmod(0o1777)
+    statefolder.lock(state)
+    assert mode(state / "notes.txt") == 0o644 and mode(state / "src") == 0o755
+    assert mode(state) == 0o1777
+
+
 def test_a_symbolic_link_is_not_followed_out_of_the_folder(tmp_path: Path) -> None:
     state = make_state(tmp_path)
     outside = tmp_path / "outside.txt"
     outside.write_text("not ours")
     outside.chmod(0o644)
-    os.symlink(outside, state / "link")
+    (state / "audit.jsonl").unlink()
+    os.symlink(outside, state / "audit.jsonl")  # a name the emulator keeps, pointing out of the folder
     statefolder.lock(state)
     assert mode(outside) == 0o644
 
@@ -73,7 +85,6 @@ async def test_a_store_folder_a_reload_adds_is_private(tmp_path: Path) -> None:
     project = Path(shutil.copytree(ROOT / "fixtures" / "handlers" / "reload", tmp_path / "project"))
     state = tmp_path / "state"
     async with Emulator.load(project, workers=1, in_memory=False, persist_to=state) as emu:
-        assert mode(state) == 0o711
         assert mode(state / "kv") == 0o700 and mode(state / "sandboxes.sqlite") == 0o600
         assert not (state / "r2").exists()
         wrangler = project / "wrangler.jsonc"
