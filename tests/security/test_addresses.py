@@ -372,3 +372,24 @@ async def test_without_internet_nothing_is_dialled_at_all(dev: DevServer, record
         else:
             assert outcome.code == 7, outcome
     assert_nothing_arrived(dev, recorder, outcomes)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: a handler's fetch() dials any address (emulator/upstream.py vets nothing); production's cannot "
+    "reach this machine. Passes once fetch() refuses what a passthrough refuses.",
+)
+async def test_a_handlers_fetch_never_reaches_this_machine(dev: DevServer, recorder: Recorder) -> None:
+    """A catch-all handler that sends the request on with fetch(request), as credential-injecting handlers do:
+    the URL it fetches is the sandbox's (built from the Host header), so the Host header chooses where the
+    emulator connects. Production's fetch() runs on Cloudflare's network and cannot reach this machine."""
+    sandbox = "addr-fetch"
+    async with dev.remote() as remote:
+        await remote.create_sandbox(sandbox, "Open")
+        await remote.sandbox(sandbox).set_outbound_handler("forward")
+    # Spellings the fetch() client takes as they are (it refuses shorthand like 127.1 as not canonical).
+    spellings = [("127.0.0.1", "127.0.0.1"), ("localhost", "localhost"), ("[::ffff:127.0.0.1]", "::ffff:7f00:1")]
+    found = [Target(spelled, recorder.port, address, OWN) for spelled, address in spellings]
+    cases = [Case(t, "host", curl("-H", f"Host: {t.authority}", f"http://{ELSEWHERE}/")) for t in found]
+    outcomes = await run_cases(dev, sandbox, "Open", cases)
+    assert_nothing_arrived(dev, recorder, outcomes)
