@@ -335,7 +335,7 @@ class Server:
             ]
             # The filesystem is not isolated, but the files secrets are read from (.dev.vars, .env) hold what
             # handlers inject and the sandbox must never see: each is covered by an empty file in its mounts.
-            hidden = [path for path in self.emulator.config.secrets_candidates if path.is_file()]
+            hidden = [path.resolve() for path in self.emulator.config.secrets_candidates if path.is_file()]
             mounts += [(str(host.files["nothing"]), str(path)) for path in hidden]
             return {
                 "capture": "namespace",

@@ -101,13 +101,20 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-async def recorder() -> AsyncIterator[Recorder]:
-    listening = Recorder()
-    await listening.start()
+async def listening() -> AsyncIterator[Recorder]:
+    started = Recorder()
+    await started.start()
     try:
-        yield listening
+        yield started
     finally:
-        await listening.close()
+        await started.close()
+
+
+@pytest.fixture
+def recorder(listening: Recorder) -> Recorder:
+    """The module's listeners, with nothing seen yet (an xfail test may have left something)."""
+    listening.seen.clear()
+    return listening
 
 
 @dataclass(frozen=True)
