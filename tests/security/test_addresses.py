@@ -14,7 +14,11 @@ control API and the explicit proxy; nothing may arrive. The sandbox gets a refus
 not decrypted), a closed connection and an audit record with the reason. Loopback spellings in the URL reach
 only the sandbox's own loopback in namespace capture (its network namespace has its own), and IPv6 is off there.
 
-Classes (fixtures/handlers/security): ``Open`` passes everything through, ``Offline`` has no internet.
+A handler that sends the request on with ``fetch(request)`` is the fourth way: the sandbox's Host header names
+what the handler fetches, and the fetch is refused where it is dialled too (reach.py).
+
+Classes (fixtures/handlers/security): ``Open`` passes everything through (and has a ``forward`` handler to set
+at runtime), ``Offline`` has no internet.
 """
 
 from __future__ import annotations
@@ -381,22 +385,23 @@ async def test_without_internet_nothing_is_dialled_at_all(dev: DevServer, record
     assert_nothing_arrived(dev, recorder, outcomes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a handler's fetch() dials any address (emulator/upstream.py vets nothing); production's cannot "
-    "reach this machine. Passes once fetch() refuses what a passthrough refuses.",
-)
 async def test_a_handlers_fetch_never_reaches_this_machine(dev: DevServer, recorder: Recorder) -> None:
     """A catch-all handler that sends the request on with fetch(request), as credential-injecting handlers do:
     the URL it fetches is the sandbox's (built from the Host header), so the Host header chooses where the
-    emulator connects. Production's fetch() runs on Cloudflare's network and cannot reach this machine."""
+    handler's fetch() connects. Production's fetch() runs on Cloudflare's network and cannot reach this machine;
+    here the fetch is refused where it is dialled (emulator/reach.py), the handler throws, and the sandbox gets
+    the 500 that names the handler."""
     sandbox = "addr-fetch"
     async with dev.remote() as remote:
         await remote.create_sandbox(sandbox, "Open")
         await remote.sandbox(sandbox).set_outbound_handler("forward")
-    # Spellings the fetch() client takes as they are (it refuses shorthand like 127.1 as not canonical).
-    spellings = [("127.0.0.1", "127.0.0.1"), ("localhost", "localhost"), ("[::ffff:127.0.0.1]", "::ffff:7f00:1")]
-    found = [Target(spelled, recorder.port, address, OWN) for spelled, address in spellings]
+    found = await targets(dev, sandbox, "Open", recorder.port)
     cases = [Case(t, "host", curl("-H", f"Host: {t.authority}", f"http://{ELSEWHERE}/")) for t in found]
     outcomes = await run_cases(dev, sandbox, "Open", cases)
+    for outcome in outcomes:
+        head, _, body = outcome.output.partition("\r\n\r\n")
+        assert head.startswith("HTTP/1.1 500"), outcome
+        assert body.startswith("outbound: the outbound handler outboundHandlers.forward of Open threw TypeError"), (
+            outcome
+        )
     assert_nothing_arrived(dev, recorder, outcomes)
