@@ -36,6 +36,7 @@ from typing import Any
 
 from bindings import BindingError, Bindings, Clock, SecretsStoreSpec, open_bindings
 from bindings import Limits as BindingLimits
+from emulator import statefolder
 from emulator.audit import AUDIT_FILENAME, AuditLog, Redactor
 from emulator.classes import class_warnings, container_proxy_error, parse_description
 from emulator.config import WorkerConfig, resolve_config
@@ -183,6 +184,8 @@ class Emulator:
             raise _module_load_error(config, error, _stacks(bundle, config)) from None
         self._version = version
         self._state = await StateStore.open(self.persist_to)
+        if self.persist_to is not None:
+            statefolder.lock(self.persist_to)  # the stores hold secrets; sandboxes run as other users
         classes = version.classes
         self._registry = SandboxRegistry(self._state, version.egress, classes, _default_class(config, classes))
         self._serve_namespaces(version)
@@ -206,6 +209,8 @@ class Emulator:
             bindings = await open_bindings(
                 specs, self.persist_to, clock=self.clock, limits=self._binding_limits, reuse=reuse
             )
+            if self.persist_to is not None and previous is not None:  # a reload may have added a store folder
+                statefolder.lock(self.persist_to)
         await self._learn_bound_secrets(bindings)
         host = BindingHost(bindings, on_secret=lambda name, value: self.redactor.add(value, name=f"env.{name}"))
         pool = EnginePool(

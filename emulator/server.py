@@ -32,6 +32,7 @@ from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.addons.tlsconfig import TlsConfig
 from mitmproxy.master import Master
 
+from emulator import statefolder
 from emulator.addons.audit import Audit
 from emulator.addons.dial import Dial
 from emulator.addons.identify import Credentials, Identify
@@ -68,7 +69,7 @@ class SandboxHost:
 
     sandbox_id: str
     ca: SandboxCA
-    folder: Path  # <state>/sandboxes/<id>: ca.crt, bundle.crt, resolv.conf, work/
+    folder: Path  # <state>/sandboxes/<id>: ca.crt, bundle.crt, resolv.conf, nothing (empty), work/
     network: SandboxNetwork | None = None
     token: str = ""
     uid: int = 65534
@@ -160,6 +161,7 @@ class Server:
             self.worker_url = await self._entry.start()
             self.worker_has_fetch = self._entry.has_fetch
         self._announce()
+        statefolder.lock(self.state_dir)  # mitmproxy's CA, the upstream bundle: the emulator's, no sandbox's
         log.info(
             "proxy ready: %s capture, control API %s",
             "namespace" if self.capture == "namespace" else "explicit-proxy",
@@ -185,7 +187,7 @@ class Server:
         if self.capture == "namespace":
             modes.append(f"transparent@0.0.0.0:{self.proxy_port}")
         self.explicit_port = int(modes[0].rsplit(":", 1)[1])
-        confdir = self.state_dir / "mitmproxy"
+        confdir = self.state_dir / statefolder.MITMPROXY_FOLDER
         opts = options.Options(mode=modes, confdir=str(confdir))
         master = Master(opts)
         identify = Identify(self._sandbox_for_ip, self.credentials)
@@ -206,7 +208,7 @@ class Server:
         tlsconfig = master.addons.get("tlsconfig")
         assert isinstance(tlsconfig, TlsConfig)
         tlsconfig.get_cert = self._tls.get_cert  # type: ignore[method-assign]
-        upstream_bundle = self.state_dir / "upstream-trust.pem"
+        upstream_bundle = self.state_dir / statefolder.UPSTREAM_TRUST
         upstream_bundle.write_bytes(_upstream_trust(emulator.upstream_options.ca_file))
         # No stream_large_bodies: Outbound decides per flow which bodies stream (a denied or handled request's
         # never does).
@@ -276,14 +278,17 @@ class Server:
             host = self.hosts.get(sandbox_id)
             if host is not None:
                 return host
-            folder = self.state_dir / "sandboxes" / _safe(sandbox_id)
+            folder = self.state_dir / statefolder.SANDBOXES / _safe(sandbox_id)
             (folder / "work").mkdir(parents=True, exist_ok=True)
+            for parent in (folder.parent, folder):  # each sandbox must get through to its own folder only
+                parent.chmod(statefolder.TRAVERSABLE)
             if self.capture == "namespace":
                 _check_traversable(folder / "work")
             ca = SandboxCA.create(sandbox_id)
             host = SandboxHost(sandbox_id, ca, folder, token=self.credentials.issue(sandbox_id), uid=self._next_uid)
             self._next_uid += 1
             host.files["ca"] = _write(folder / "ca.crt", ca.cert_pem, 0o644)
+            host.files["nothing"] = _write(folder / "nothing", b"", 0o444)  # mounted over what it must not read
             bundle = trust_bundle(ca.cert_pem)
             extra = self.emulator.upstream_options.ca_file
             if extra is not None:  # the CA that stands in for the public roots (tests, a corporate CA)
@@ -295,6 +300,7 @@ class Server:
                     folder / "resolv.conf", f"nameserver {host.network.host_ip}\n".encode(), 0o644
                 )
             os.chown(folder / "work", host.uid, host.uid)
+            (folder / "work").chmod(0o700)  # another sandbox (another uid) cannot read what this one writes
             self.hosts[sandbox_id] = host
             return host
 
@@ -327,6 +333,10 @@ class Server:
                 (str(host.files["bundle"]), SYSTEM_BUNDLE),
                 (str(host.files["ca"]), CA_PATH),
             ]
+            # The filesystem is not isolated, but the files secrets are read from (.dev.vars, .env) hold what
+            # handlers inject and the sandbox must never see: each is covered by an empty file in its mounts.
+            hidden = [path.resolve() for path in self.emulator.config.secrets_candidates if path.is_file()]
+            mounts += [(str(host.files["nothing"]), str(path)) for path in hidden]
             return {
                 "capture": "namespace",
                 "netns": host.network.netns,
