@@ -299,7 +299,8 @@ class Server:
                 host.files["resolv"] = _write(
                     folder / "resolv.conf", f"nameserver {host.network.host_ip}\n".encode(), 0o644
                 )
-            os.chown(folder / "work", host.uid, host.uid)
+            if host.network is not None:  # its commands run as host.uid; in explicit mode, as the user of outbound
+                os.chown(folder / "work", host.uid, host.uid)
             (folder / "work").chmod(0o700)  # another sandbox (another uid) cannot read what this one writes
             self.hosts[sandbox_id] = host
             return host

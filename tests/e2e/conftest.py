@@ -91,6 +91,9 @@ class DevServer:
             if self.process.returncode is not None:
                 break
             await asyncio.sleep(0.05)
+        if self.process.returncode is None:  # gave up waiting: do not leave it running for the rest of the session
+            self.process.kill()
+            await self.process.wait()
         raise AssertionError(f"outbound dev did not start:\n{self.log.read_text()}")
 
     def remote(self) -> RemoteEmulator:

@@ -4,6 +4,7 @@ network namespaces cannot be used."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -92,3 +93,14 @@ async def test_tls_that_is_not_decrypted_goes_where_connect_to_says(dev: DevServ
     https = await dev.run("ex-plain", *CURL, "https://github.com/echo", cls="PlainTls")
     assert https.code == 0, https
     assert json.loads(https.stdout)["path"] == "/echo"
+
+
+async def test_the_working_folder_belongs_to_the_user_running_outbound(dev: DevServer) -> None:
+    """In explicit mode commands run as the user running outbound: giving their folder to a sandbox uid would
+    lock them out of it, and a user without root cannot give a folder away at all (EPERM: no sandbox)."""
+    async with dev.remote() as remote:
+        await remote.create_sandbox("ex-owner", "Agent")
+    made = await dev.run("ex-owner", "sh", "-c", "echo kept > note && cat note")
+    assert made.stdout == "kept\n", made
+    work = dev.state / "sandboxes" / "ex-owner" / "work"
+    assert (work.stat().st_uid, work.stat().st_mode & 0o777) == (os.getuid(), 0o700)
