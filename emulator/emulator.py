@@ -41,7 +41,7 @@ from emulator.classes import class_warnings, container_proxy_error, parse_descri
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
 from emulator.errors import UserError
-from emulator.reload import Reloaded, ReloadError, build_failed, restart_notes, threw
+from emulator.reload import Reloaded, ReloadError, build_failed, gone, restart_notes, threw
 from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import BuildError, Bundle, build_handler, build_runtime
 from emulator.runtime.env import BindingHost, binding_specs, build_env, durable_object_bindings, js_bindings
@@ -258,6 +258,9 @@ class Emulator:
             current = self._current()
             self.prepare_reloads()
             number = current.number + 1
+            missing = gone(current.config, current.number)
+            if missing is not None:  # say so, rather than "pass a wrangler config file" (what the CLI says)
+                raise missing
             try:
                 where = current.config.path or current.config.main
                 config = resolve_config(where, cwd=current.config.root, env=current.config.env)

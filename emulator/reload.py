@@ -8,6 +8,8 @@ frame, whatever failed:
 - the module threw while it loaded, or a Container class's constructor threw: the innermost frame of the
   user's code, mapped through the source map, and the source around it;
 - the config (wrangler.jsonc/.toml, .dev.vars) is invalid: ``ConfigError`` names the file and key already;
+- the config file (or, without one, the entry) is gone, or the whole project folder: ``gone`` says which and
+  that the version serving stays until it is back (``watch.py`` reloads when it reappears);
 - a config change that only a restart applies is not an error: ``restart_notes`` says what stays as it was.
 """
 
@@ -66,6 +68,23 @@ def threw(what: str, error: dict[str, str], stacks: StackMapper, entry: str, ser
     location = stacks.innermost(stack)
     problem = f"{error.get('name', 'Error')}: {error.get('message', '')} ({what})"
     return ReloadError(problem, location=location or entry, frame=stacks.code_frame(stack), serving=serving)
+
+
+def gone(config: WorkerConfig, serving: int) -> ReloadError | None:
+    """The file the serving version was loaded from (the wrangler config, else the entry) or its project folder
+    is no longer there: deleted, or moved away by a branch switch or a rename. None if it is there."""
+    path = config.path or config.main
+    if path.is_file():
+        return None
+    if not config.root.is_dir():
+        problem = (
+            f"the project folder {config.root} is gone (deleted or renamed); outbound reloads when it is back, "
+            "or restart `outbound dev` where the project is now"
+        )
+    else:
+        shown = path.relative_to(config.root) if path.is_relative_to(config.root) else path
+        problem = f"{shown} was deleted or moved away; outbound reloads when it is back"
+    return ReloadError(problem, location=None, serving=serving)
 
 
 def restart_notes(before: WorkerConfig, after: WorkerConfig) -> tuple[str, ...]:

@@ -10,6 +10,12 @@ too: the fix may be the very file a broken import names, which no good build has
 Changes less than ``step_ms`` apart make one reload; changes during a reload make one more after it. After
 each reload the watch set is computed again (an import added or removed changes it); the new folders are
 watched before the old watch stops, so no change falls between the two.
+
+The OS watches a folder, not a path: a folder deleted and made again (``rm -rf`` and a checkout, a copy back)
+is a new folder nobody watches, and one renamed away takes the watch with it. So the parents of those folders
+are watched too, and a folder of the watch set appearing or vanishing there reloads and watches again: the
+reload says what is gone (``reload.gone``) while the version serving stays, and the next one, once it is
+back, serves it.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class Watcher:
         self._report = report
         self._step_ms = step_ms
         self._files: frozenset[Path] = frozenset()
+        self._folders: frozenset[Path] = frozenset()  # where those files sit (or sat), present or not
+        self._moved = False  # one of those folders appeared, vanished or was replaced: watch it again
         self._failed = False  # the last reload failed: any source file in the watched folders counts
         self._changes: asyncio.Queue[set[tuple[Change, str]]] = asyncio.Queue()
         self._watches: dict[asyncio.Task[None], asyncio.Event] = {}
@@ -91,8 +99,9 @@ class Watcher:
             while not self._changes.empty():  # everything that piled up makes one reload
                 self._changes.get_nowait()
             since = time.time()
+            moved, self._moved = self._moved, False  # a folder moving during the reload: one more after it
             await self._reload()
-            if _folders(self._emulator.watched_files()) != folders:
+            if moved or _watched_folders(_resolved(self._emulator.watched_files())) != folders:
                 folders = await self._watch()
                 # The OS watches a new folder only some time after asking (watchfiles registers it from its own
                 # thread): a file saved there meanwhile would be missed, so look at the files' times once then.
@@ -106,7 +115,9 @@ class Watcher:
             try:
                 changed = path.stat().st_mtime > since
             except OSError:
-                changed = True  # gone since the build: that is a change too
+                # Gone since the build: a change too, unless its folder went with it (the reload that saw the
+                # folder go has said so; its coming back is seen in the parent folder).
+                changed = path.parent.is_dir()
             if changed:
                 self._changes.put_nowait(set())  # at worst a reload that finds nothing changed
                 return
@@ -114,7 +125,8 @@ class Watcher:
     async def _watch(self) -> frozenset[Path]:
         """Watch the serving version's files; the previous watch stops once the new one is in place."""
         self._files = _resolved(self._emulator.watched_files())
-        folders = _folders(self._files)
+        self._folders = frozenset(path.parent for path in self._files)
+        folders = _watched_folders(self._files)
         previous = dict(self._watches)
         stop = asyncio.Event()
         task = asyncio.create_task(self._feed(folders, stop), name="outbound-watch-folders")
@@ -127,6 +139,9 @@ class Watcher:
 
     async def _feed(self, folders: frozenset[Path], stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if not folders:  # the whole project is gone, parents too: nothing to watch until a reload
+                await stop.wait()
+                return
             try:
                 async for changes in awatch(
                     *folders,
@@ -135,6 +150,8 @@ class Watcher:
                     recursive=False,
                     stop_event=stop,
                 ):
+                    if any(Path(path) in self._folders for _, path in changes):
+                        self._moved = True
                     self._changes.put_nowait(changes)
             except (OSError, RuntimeError) as error:  # a watched folder vanished (a branch switch), …
                 log.warning("watching %d folder(s) for changes failed (%s); trying again", len(folders), error)
@@ -143,6 +160,8 @@ class Watcher:
 
     def _wanted(self, change: Change, path: str) -> bool:
         changed = Path(path)
+        if changed in self._folders:  # appeared or vanished; "modified" is its own metadata (a new subfolder)
+            return change != Change.modified
         return changed in self._files or (self._failed and changed.suffix in SOURCE_SUFFIXES)
 
     async def _reload(self) -> None:
@@ -173,8 +192,10 @@ def _resolved(files: set[Path]) -> frozenset[Path]:
     return frozenset(path.resolve() for path in files)
 
 
-def _folders(files: set[Path] | frozenset[Path]) -> frozenset[Path]:
-    return frozenset(folder for folder in {path.resolve().parent for path in files} if folder.is_dir())
+def _watched_folders(files: frozenset[Path]) -> frozenset[Path]:
+    """The folders ``files`` sit in and their parents (where those folders appear and vanish), those there now."""
+    folders = {path.parent for path in files}
+    return frozenset(folder for folder in folders | {folder.parent for folder in folders} if folder.is_dir())
 
 
 def _indent(frame: str) -> str:
