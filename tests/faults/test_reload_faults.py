@@ -12,19 +12,28 @@ import asyncio
 import os
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from emulator import Emulator
 from emulator.watch import Watcher
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import ROOT, traversable_folder
 from tests.emulator.test_watch import Terminal
+from tests.faults.conftest import FaultsDev
+from tests.support.upstream import LocalInternet
 
 FIXTURE = ROOT / "fixtures" / "handlers" / "reload"
 URL = "http://anywhere.test/"
 SETTLE_S = 0.3  # longer than the watcher's quiet period: a second reload would have started by then
+STORM_SAVES = 30  # saves of src/label.ts …
+STORM_GAP_S = 0.1  # … this far apart: 3 s of saving, faster than a reload with cold spare workers
+SANDBOXES = 3  # each asking its outbound handler through the proxy, one request after the other
+WORKER_CLIENTS = 2  # each asking the Worker's fetch
 
 
 @pytest.fixture
@@ -210,3 +219,159 @@ async def test_dev_vars_changed_or_deleted_reload_the_vars(
     await terminal.shows(r"outbound: v4 serving .*")
     assert await answer(emu) == b"v1 answer hello"
     assert errors(terminal) == []
+
+
+# -- a storm of saves during traffic -------------------------------------------------------------------
+
+
+class StormDev(FaultsDev):
+    """`outbound dev` as users run it (default limits), with FaultsDev's sandbox and process helpers."""
+
+    module = "emulator"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the emulator holds: its JS worker processes (serving, spare, retiring), threads, fds and RSS."""
+
+    workers: int
+    threads: int
+    fds: int
+    rss_mib: float
+
+    @classmethod
+    def of(cls, dev: FaultsDev) -> Resources:
+        assert dev.process is not None
+        pid = dev.process.pid
+        return cls(
+            len(dev.worker_pids()),
+            len(os.listdir(f"/proc/{pid}/task")),
+            len(os.listdir(f"/proc/{pid}/fd")),
+            dev.rss_mib(),
+        )
+
+
+@pytest.fixture
+async def storm_dev(tmp_path: Path) -> AsyncIterator[StormDev]:
+    project = Path(shutil.copytree(FIXTURE, tmp_path / "project"))
+    (tmp_path / "internet").mkdir()
+    async with LocalInternet(tmp_path / "internet") as internet:
+        server = StormDev(project, traversable_folder("reload-storm"), internet, "explicit")
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()
+            shutil.rmtree(server.state, ignore_errors=True)
+
+
+class Traffic:
+    """Clients asking over and over, each on one keep-alive connection; every answer is kept, in order."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[tuple[int, str]]] = {}
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, name: str, url: str, proxy: str | None = None) -> None:
+        answers = self.answers.setdefault(name, [])
+
+        async def ask() -> None:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+                while not self._stop.is_set():
+                    try:
+                        async with session.get(url, proxy=proxy) as response:
+                            answers.append((response.status, await response.text()))
+                    except (aiohttp.ClientError, TimeoutError) as error:
+                        answers.append((0, repr(error)))
+
+        self._tasks.append(asyncio.create_task(ask(), name=f"traffic {name}"))
+
+    def count(self) -> int:
+        return sum(map(len, self.answers.values()))
+
+    def all_served(self, label: str) -> bool:
+        return all(answers and answers[-1][1].startswith(f"{label} ") for answers in self.answers.values())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20, what: str = "") -> float:
+    """Wait for ``condition``; how long it took, in seconds."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, f"timed out waiting for {what or condition}"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+def storm_save(index: int) -> tuple[str, str | None]:
+    """The text of save ``index`` and its label if it is valid: most are; every fifth does not build, every
+    seventh builds but throws while the module loads."""
+    label = f"s{index}"
+    if index % 5 == 4:
+        return f'export const LABEL = "{label}" +;\n', None
+    if index % 7 == 6:
+        return f'export const LABEL = "{label}";\nthrow new Error("storm {index}");\n', None
+    return f'export const LABEL = "{label}";\n', label
+
+
+@pytest.mark.e2e
+async def test_a_storm_of_saves_during_traffic_fails_no_request_and_leaves_nothing_running(
+    storm_dev: StormDev,
+) -> None:
+    dev = storm_dev
+    label_file = dev.project / "src" / "label.ts"
+    traffic = Traffic()
+    for n in range(SANDBOXES):
+        sandbox = await dev.sandbox(f"storm-{n}", "Agent", "answer")
+        traffic.start(sandbox.name, URL, proxy=sandbox.proxy)
+    for n in range(WORKER_CLIENTS):
+        traffic.start(f"worker-{n}", str(dev.info["worker"]))
+    # The serving version's workers and the spares the watcher keeps for the next reload.
+    await until(lambda: len(dev.worker_pids()) == 4, what="2 serving and 2 spare workers")
+    await until(lambda: traffic.count() > 100, what="traffic")
+    before = Resources.of(dev)
+
+    valid = ["v1"]
+    for index in range(STORM_SAVES):
+        if index == STORM_SAVES // 2:  # one broken save stays long enough to be built: its error shows
+            label_file.write_text('export const LABEL = "held" +;\n')
+            await until(lambda: "held" in dev.log.read_text(), what="the held broken save's error")
+        text, label = storm_save(index)
+        label_file.write_text(text)
+        valid += [label] if label else []
+        await asyncio.sleep(STORM_GAP_S)
+    label_file.write_text('export const LABEL = "final";\n')
+    valid.append("final")
+    final_after_s = await until(lambda: traffic.all_served("final"), what="the last save to serve everywhere")
+    peak = Resources.of(dev)
+    settled_after_s = await until(lambda: len(dev.worker_pids()) == before.workers, what="retired versions to stop")
+    count = traffic.count()
+    await until(lambda: traffic.count() > count + 50, what="traffic after the storm")
+    after = Resources.of(dev)
+    await traffic.stop()
+
+    for name, answers in traffic.answers.items():
+        assert [answer for answer in answers if answer[0] != 200] == [], name
+        labels = [body.split(" ", 1)[0] for _, body in answers]
+        assert set(labels) <= set(valid), (name, set(labels) - set(valid))  # never a broken version
+        order = [valid.index(label) for label in labels]
+        assert order == sorted(order), name  # and never an older one again
+        assert labels[-1] == "final", name
+    log = dev.log.read_text()
+    assert re.search(r'^outbound: src/label\.ts:1:\d+: error: .* — v\d+ keeps serving\n.*"held" \+;', log, re.M), log
+    assert not re.search(r"Traceback|did not stop cleanly|cut off|unexpectedly", log), log
+    # Nothing left behind: retired versions' workers stopped, the spares refilled to two, no thread or fd kept.
+    assert (after.workers, after.threads) == (before.workers, before.threads), (before, after)
+    assert after.fds <= before.fds + 2, (before, after)
+    assert after.rss_mib < before.rss_mib + 40, (before, after)
+    print(
+        f"\nstorm: {STORM_SAVES} saves in {STORM_SAVES * STORM_GAP_S:.0f} s, {traffic.count()} requests, 0 failed; "
+        f"last save served everywhere after {final_after_s * 1000:.0f} ms; workers {before.workers} → "
+        f"{peak.workers} when it served → {after.workers} {settled_after_s:.1f} s later; emulator RSS "
+        f"{before.rss_mib:.0f} → {after.rss_mib:.0f} MiB; threads {before.threads} → {after.threads}; "
+        f"fds {before.fds} → {after.fds}"
+    )
