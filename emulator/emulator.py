@@ -41,7 +41,7 @@ from emulator.classes import class_warnings, container_proxy_error, parse_descri
 from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
 from emulator.errors import UserError
-from emulator.reload import Reloaded, ReloadError, build_failed, gone, restart_notes, threw
+from emulator.reload import Reloaded, ReloadError, Stamps, build_failed, gone, restart_notes, stamps, threw
 from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import BuildError, Bundle, build_handler, build_runtime
 from emulator.runtime.env import BindingHost, binding_specs, build_env, durable_object_bindings, js_bindings
@@ -261,6 +261,7 @@ class Emulator:
             missing = gone(current.config, current.number)
             if missing is not None:  # say so, rather than "pass a wrangler config file" (what the CLI says)
                 raise missing
+            before = stamps(self.watched_files())  # the files as the build is about to read them
             try:
                 where = current.config.path or current.config.main
                 config = resolve_config(where, cwd=current.config.root, env=current.config.env)
@@ -272,7 +273,11 @@ class Emulator:
             if config == current.config and bundle.path.read_bytes() == current.bundle.path.read_bytes():
                 shutil.rmtree(bundle.path.parent, ignore_errors=True)  # a save that changed nothing
                 return Reloaded(current.number, _ms(started), tuple(self.warnings), unchanged=True)
-            version = await self._switch_to(config, number, bundle, current)
+            read = stamps({*bundle.inputs, *config.watch_paths()})
+            read.update((path, stamp) for path, stamp in before.items() if path in read)
+            version = await self._switch_to(config, number, bundle, current, read)
+            if version is None:
+                return Reloaded(current.number, _ms(started), tuple(self.warnings), superseded=True)
             self.redactor.add(*config.secrets.values())
             self.warnings = []
             for warning in version.warnings:
@@ -280,11 +285,19 @@ class Emulator:
             notes = restart_notes(current.config, config)
             return Reloaded(version.number, _ms(started), tuple(version.warnings), notes)
 
-    async def _switch_to(self, config: WorkerConfig, number: int, bundle: Bundle, current: Version) -> Version:
+    async def _switch_to(
+        self, config: WorkerConfig, number: int, bundle: Bundle, current: Version, read: Stamps
+    ) -> Version | None:
+        """Start the new version and serve it; None if a file it was built from (``read``: as the build read
+        them) changed while it started: a save still being written, or the next save of a storm. The next
+        reload builds what is there then; a version that read a half-written file never serves."""
         entry = _display(config.main, config.root)
         stacks = _stacks(bundle, config)
         try:
             version = await self._start_version(config, number, bundle, current)
+            if stamps(read) != read:
+                await version.close([current])
+                return None
             classes = version.classes
 
             def commit() -> None:  # the instant of the switch: nothing awaits between the registry's and ours

@@ -15,7 +15,9 @@ frame, whatever failed:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from emulator.config import WorkerConfig
 from emulator.errors import UserError
@@ -32,6 +34,9 @@ class Reloaded:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # config changes a running emulator cannot apply (restart_notes)
     unchanged: bool = False
+    # A file the build read changed again before the new version could serve: it was discarded (it may have
+    # read a file half-written) and ``version`` still serves; reload again.
+    superseded: bool = False
 
 
 class ReloadError(UserError):
@@ -85,6 +90,22 @@ def gone(config: WorkerConfig, serving: int) -> ReloadError | None:
         shown = path.relative_to(config.root) if path.is_relative_to(config.root) else path
         problem = f"{shown} was deleted or moved away; outbound reloads when it is back"
     return ReloadError(problem, location=None, serving=serving)
+
+
+Stamps = dict[Path, tuple[int, int] | None]
+
+
+def stamps(paths: Iterable[Path]) -> Stamps:
+    """Each file's modification time and size (None: not there), to tell whether it changed since."""
+    found: Stamps = {}
+    for path in paths:
+        try:
+            status = path.stat()
+        except OSError:
+            found[path] = None
+        else:
+            found[path] = (status.st_mtime_ns, status.st_size)
+    return found
 
 
 def restart_notes(before: WorkerConfig, after: WorkerConfig) -> tuple[str, ...]:

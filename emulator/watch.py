@@ -177,6 +177,9 @@ class Watcher:
         except Exception as error:  # noqa: BLE001 - a bug must not stop the watch; the version keeps serving
             log.error("reloading failed unexpectedly; v%d keeps serving", self._emulator.version, exc_info=error)
             return
+        if result.superseded:  # a file changed again while the new version started: build what is there now
+            self._changes.put_nowait(set())
+            return
         recovered, self._failed = self._failed, False
         if result.unchanged:
             if recovered:  # the broken edit was undone: say which version serves again
