@@ -275,6 +275,9 @@ class Emulator:
                 return Reloaded(current.number, _ms(started), tuple(self.warnings), unchanged=True)
             read = stamps({*bundle.inputs, *config.watch_paths()})
             read.update((path, stamp) for path, stamp in before.items() if path in read)
+            if stamps(read) != read:  # changed while it built: start nothing that cannot serve
+                shutil.rmtree(bundle.path.parent, ignore_errors=True)
+                return Reloaded(current.number, _ms(started), tuple(self.warnings), superseded=True)
             version = await self._switch_to(config, number, bundle, current, read)
             if version is None:
                 return Reloaded(current.number, _ms(started), tuple(self.warnings), superseded=True)
