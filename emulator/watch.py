@@ -7,7 +7,12 @@ node_modules holds thousands of folders, and only those a bundled file sits in m
 filtered down to those files. After a build that failed, a change to any source file in those folders counts
 too: the fix may be the very file a broken import names, which no good build has read yet.
 
-Changes less than ``step_ms`` apart make one reload; changes during a reload make one more after it. After
+Changes less than ``step_ms`` apart make one reload; changes during a reload make one more after it. A
+reload that a save overtook (a file it was built from changed before it could serve: ``Reloaded.superseded``)
+is discarded, and the next one waits until the files have been quiet for ``STORM_QUIET_S`` (``STORM_MAX_WAIT_S``
+at most): in a storm of saves (a formatter, a checkout, a script) each reload would take the spare workers and be
+overtaken in turn, so the storm makes one reload when it ends, on warm spares, rather than a queue of slow ones
+behind it. After
 each reload the watch set is computed again (an import added or removed changes it); the new folders are
 watched before the old watch stops, so no change falls between the two.
 
@@ -37,6 +42,8 @@ log = logging.getLogger("outbound")
 SOURCE_SUFFIXES = frozenset((".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs", ".json"))
 DEFAULT_STEP_MS = 30  # how long the files must stay quiet before a reload: one save can be several writes
 RETRY_WATCH_S = 1.0
+STORM_QUIET_S = 0.25  # after a reload a save overtook: how long the files must stay quiet before the next
+STORM_MAX_WAIT_S = 5.0  # files that never stay quiet (a tool rewriting one for ever) still reload this often
 
 
 def print_line(line: str) -> None:
@@ -57,6 +64,7 @@ class Watcher:
         self._folders: frozenset[Path] = frozenset()  # where those files sit (or sat), present or not
         self._moved = False  # one of those folders appeared, vanished or was replaced: watch it again
         self._failed = False  # the last reload failed: any source file in the watched folders counts
+        self._overtaken = False  # a save overtook the last reload: wait for the storm to pass
         self._changes: asyncio.Queue[set[tuple[Change, str]]] = asyncio.Queue()
         self._watches: dict[asyncio.Task[None], asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
@@ -98,6 +106,8 @@ class Watcher:
             await self._changes.get()
             while not self._changes.empty():  # everything that piled up makes one reload
                 self._changes.get_nowait()
+            if self._overtaken:
+                await self._quiet()
             since = time.time()
             moved, self._moved = self._moved, False  # a folder moving during the reload: one more after it
             await self._reload()
@@ -108,6 +118,15 @@ class Watcher:
                 self._catch_up = asyncio.create_task(self._changed_since(since))
             else:
                 self._files = _resolved(self._emulator.watched_files())
+
+    async def _quiet(self) -> None:
+        """Return once no change has come for ``STORM_QUIET_S``, or after ``STORM_MAX_WAIT_S``."""
+        deadline = time.monotonic() + STORM_MAX_WAIT_S
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(self._changes.get(), min(STORM_QUIET_S, left))
+            except TimeoutError:
+                return
 
     async def _changed_since(self, since: float) -> None:
         await asyncio.sleep(max(2 * self._step_ms, 100) / 1000)
@@ -177,7 +196,8 @@ class Watcher:
         except Exception as error:  # noqa: BLE001 - a bug must not stop the watch; the version keeps serving
             log.error("reloading failed unexpectedly; v%d keeps serving", self._emulator.version, exc_info=error)
             return
-        if result.superseded:  # a file changed again while the new version started: build what is there now
+        self._overtaken = result.superseded
+        if result.superseded:  # a file changed again while the new version started: build what is there next
             self._changes.put_nowait(set())
             return
         recovered, self._failed = self._failed, False

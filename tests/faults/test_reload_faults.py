@@ -237,6 +237,49 @@ async def test_a_file_written_again_while_its_reload_starts_is_never_served_half
         assert await answer(emu) == b"v2 answer hello"
 
 
+def worker_children() -> set[int]:
+    """This process's JS worker processes (an in-process emulator's: serving, spare and retiring)."""
+    pid = os.getpid()
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = set()
+    for child in children:
+        try:
+            if b"emulator.runtime.worker" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(int(child))
+        except OSError:
+            pass  # stopped since
+    return found
+
+
+async def test_a_storm_faster_than_reloads_makes_one_reload_when_it_ends(
+    project: Path, watched: tuple[Emulator, Watcher, Terminal]
+) -> None:
+    # Saves 40 ms apart overtake every reload (the watcher waits 30 ms, then build and start take longer than
+    # the 10 ms left). Reloading back to back, each overtaken in turn, costs a build and often a spare worker
+    # per save, and the last save waits behind the reload running when it lands (3 s under load, not 0.8 s).
+    emu, watcher, terminal = watched
+    label = project / "src" / "label.ts"
+    await until(lambda: len(worker_children()) == 2, what="the serving worker and its spare")
+    seen = worker_children()
+    for index in range(40):
+        label.write_text(f'export const LABEL = "s{index}";\n')
+        await asyncio.sleep(0.04)
+        seen |= worker_children()
+    label.write_text('export const LABEL = "last";\n')
+    saved = time.monotonic()
+    while await answer(emu) != b"last answer hello":
+        seen |= worker_children()
+        assert time.monotonic() - saved < 10, terminal.lines
+    served_after_s = time.monotonic() - saved
+    assert watcher.reloads <= 3, terminal.lines  # the first, overtaken; the one when the storm ended; a spare
+    assert len(seen) <= 2 + 3, (len(seen), watcher.reloads)  # workers: theirs and the spares that replace them
+    assert errors(terminal) == []
+    print(
+        f"\n40 saves 40 ms apart: {watcher.reloads} reloads, {len(seen) - 2} workers started, last served after "
+        f"{served_after_s * 1000:.0f} ms"
+    )
+
+
 # -- a storm of saves during traffic -------------------------------------------------------------------
 
 
