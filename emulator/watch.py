@@ -146,17 +146,20 @@ class Watcher:
         self._files = _resolved(self._emulator.watched_files())
         self._folders = frozenset(path.parent for path in self._files)
         folders = _watched_folders(self._files)
+        own = frozenset(folder for folder in self._folders if folder in folders)
         previous = dict(self._watches)
         stop = asyncio.Event()
-        task = asyncio.create_task(self._feed(folders, stop), name="outbound-watch-folders")
-        self._watches[task] = stop
-        task.add_done_callback(lambda done: self._watches.pop(done, None))
-        await asyncio.sleep(0)  # the task's first step registers the folders with the OS
+        # The parents apart: one the user may not list (a shared folder) must not cost the watch of the project.
+        for watched, required in ((own, True), (folders - own, False)):
+            task = asyncio.create_task(self._feed(watched, stop, required), name="outbound-watch-folders")
+            self._watches[task] = stop
+            task.add_done_callback(lambda done: self._watches.pop(done, None))
+        await asyncio.sleep(0)  # the tasks' first step registers the folders with the OS
         for old_stop in previous.values():
             old_stop.set()
         return folders
 
-    async def _feed(self, folders: frozenset[Path], stop: asyncio.Event) -> None:
+    async def _feed(self, folders: frozenset[Path], stop: asyncio.Event, required: bool) -> None:
         while not stop.is_set():
             if not folders:  # the whole project is gone, parents too: nothing to watch until a reload
                 await stop.wait()
@@ -173,6 +176,10 @@ class Watcher:
                         self._moved = True
                     self._changes.put_nowait(changes)
             except (OSError, RuntimeError) as error:  # a watched folder vanished (a branch switch), …
+                if not required:  # the parents: the project still reloads, only not after `rm -rf` and a copy
+                    log.debug("not watching %s for the project's folders (%s)", ", ".join(map(str, folders)), error)
+                    await stop.wait()
+                    return
                 log.warning("watching %d folder(s) for changes failed (%s); trying again", len(folders), error)
                 await asyncio.sleep(RETRY_WATCH_S)
                 folders = frozenset(folder for folder in folders if folder.is_dir())
