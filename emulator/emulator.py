@@ -251,7 +251,9 @@ class Emulator:
         The new version is started completely first (config, bundle, bindings, JS workers, class checks); then
         new requests go to it while the previous one finishes what it has in flight, streaming bodies
         included, and stops. Sandboxes keep their runtime overrides. If the new version cannot start, raises
-        ``ReloadError`` naming the file, line and column, and the previous one keeps serving.
+        ``ReloadError`` naming the file, line and column, and the previous one keeps serving. If a file it was
+        built from changes again before it could serve, it is discarded and ``Reloaded.superseded`` says to
+        reload again.
         """
         async with self._reloading:
             started = time.perf_counter()
@@ -293,13 +295,14 @@ class Emulator:
     ) -> Version | None:
         """Start the new version and serve it; None if a file it was built from (``read``: as the build read
         them) changed while it started: a save still being written, or the next save of a storm. The next
-        reload builds what is there then; a version that read a half-written file never serves."""
+        reload builds what is there then, so a build that read a file half-written does not serve once the rest
+        of the file has landed."""
         entry = _display(config.main, config.root)
         stacks = _stacks(bundle, config)
         try:
             version = await self._start_version(config, number, bundle, current)
             if stamps(read) != read:
-                await version.close([current])
+                await version.close(self._alive())  # stores it shares with a running version stay open
                 return None
             classes = version.classes
 
