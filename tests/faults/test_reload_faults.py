@@ -280,6 +280,34 @@ async def test_a_storm_faster_than_reloads_makes_one_reload_when_it_ends(
     )
 
 
+async def test_a_storm_of_config_saves_changing_bindings_leaves_no_store_open(project: Path) -> None:
+    # Each save names another KV namespace: a reload opens its store (SQLite, a thread and descriptors), and a
+    # version that is overtaken, fails or retires must close what it opened.
+    terminal = Terminal()
+    config = project / "wrangler.jsonc"
+    text = config.read_text()
+    async with (
+        Emulator.load(project, persist_to=project / ".state", workers=1) as emu,
+        Watcher(emu, terminal) as watcher,
+    ):
+        await until(lambda: len(worker_children()) == 2, what="the serving worker and its spare")
+        assert await answer(emu) == b"v1 answer hello"
+        before = (len(worker_children()), len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task")))
+        for index in range(12):
+            saved = text.replace('"reload-kv"', f'"storm-kv-{index}"').replace('"hello"', f'"g{index}"')
+            config.write_text(saved if index % 4 != 3 else saved + ",,")  # every fourth does not parse
+            await asyncio.sleep(0.15)
+        config.write_text(text.replace('"hello"', '"last"'))
+        await until(lambda: any(line.startswith("outbound: v") for line in terminal.lines[-1:]), what="a version")
+        deadline = time.monotonic() + 10
+        while await answer(emu) != b"v1 answer last":
+            assert time.monotonic() < deadline, terminal.lines
+        await until(lambda: len(worker_children()) == before[0], what="retired versions to stop")
+        after = (len(worker_children()), len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task")))
+        assert after[0] == before[0] and after[1] <= before[1] + 1 and after[2] <= before[2], (before, after)
+        assert watcher.reloads > 1
+
+
 # -- a storm of saves during traffic -------------------------------------------------------------------
 
 
