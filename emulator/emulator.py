@@ -264,13 +264,21 @@ class Emulator:
             if missing is not None:  # say so, rather than "pass a wrangler config file" (what the CLI says)
                 raise missing
             before = stamps(self.watched_files())  # the files as the build is about to read them
+
+            def overtaken() -> Reloaded:  # a file it read changed again: discarded, reload again
+                return Reloaded(current.number, _ms(started), tuple(self.warnings), superseded=True)
+
             try:
                 where = current.config.path or current.config.main
                 config = resolve_config(where, cwd=current.config.root, env=current.config.env)
                 bundle = await build_handler(config.main, config.root, self._version_folder(number))
             except BuildError as error:
+                if stamps(before) != before:  # it may have read a save half-written: no error for that
+                    return overtaken()
                 raise build_failed(error, current.number) from None
             except UserError as error:  # ConfigError (it names the file and key), ToolchainError
+                if stamps(before) != before:
+                    return overtaken()
                 raise ReloadError(str(error), location=None, serving=current.number) from None
             if config == current.config and bundle.path.read_bytes() == current.bundle.path.read_bytes():
                 shutil.rmtree(bundle.path.parent, ignore_errors=True)  # a save that changed nothing
@@ -279,10 +287,15 @@ class Emulator:
             read.update((path, stamp) for path, stamp in before.items() if path in read)
             if stamps(read) != read:  # changed while it built: start nothing that cannot serve
                 shutil.rmtree(bundle.path.parent, ignore_errors=True)
-                return Reloaded(current.number, _ms(started), tuple(self.warnings), superseded=True)
-            version = await self._switch_to(config, number, bundle, current, read)
+                return overtaken()
+            try:
+                version = await self._switch_to(config, number, bundle, current, read)
+            except ReloadError:
+                if stamps(read) != read:  # the module threw on a save half-written, or the next one fixes it
+                    return overtaken()
+                raise
             if version is None:
-                return Reloaded(current.number, _ms(started), tuple(self.warnings), superseded=True)
+                return overtaken()
             self.redactor.add(*config.secrets.values())
             self.warnings = []
             for warning in version.warnings:

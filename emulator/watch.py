@@ -7,14 +7,15 @@ node_modules holds thousands of folders, and only those a bundled file sits in m
 filtered down to those files. After a build that failed, a change to any source file in those folders counts
 too: the fix may be the very file a broken import names, which no good build has read yet.
 
-Changes less than ``step_ms`` apart make one reload; changes during a reload make one more after it. A
-reload that a save overtook (a file it was built from changed before it could serve: ``Reloaded.superseded``)
-is discarded, and the next one waits until the files have been quiet for ``STORM_QUIET_S`` (``STORM_MAX_WAIT_S``
-at most): in a storm of saves (a formatter, a checkout, a script) each reload would take the spare workers and be
-overtaken in turn, so the storm makes one reload when it ends, on warm spares, rather than a queue of slow ones
-behind it. After
+Changes less than ``step_ms`` apart make one reload; changes during a reload make one more after it. After
 each reload the watch set is computed again (an import added or removed changes it); the new folders are
 watched before the old watch stops, so no change falls between the two.
+
+A reload that a save overtook (a file it was built from changed before it could serve: ``Reloaded.superseded``)
+is discarded, and the next one waits until the files have been quiet for ``STORM_QUIET_S`` (``STORM_MAX_WAIT_S``
+at most): in a storm of saves (a formatter, a checkout, a script) each reload would take the spare workers and
+be overtaken in turn, so the storm makes one reload when it ends, on warm spares, rather than a queue of slow
+ones behind it.
 
 The OS watches a folder, not a path: a folder deleted and made again (``rm -rf`` and a checkout, a copy back)
 is a new folder nobody watches, and one renamed away takes the watch with it. So the parents of those folders
@@ -192,6 +193,7 @@ class Watcher:
 
     async def _reload(self) -> None:
         self.reloads += 1
+        self._overtaken = False  # until this one is overtaken too
         try:
             result = await self._emulator.reload()
         except ReloadError as error:
@@ -203,8 +205,8 @@ class Watcher:
         except Exception as error:  # noqa: BLE001 - a bug must not stop the watch; the version keeps serving
             log.error("reloading failed unexpectedly; v%d keeps serving", self._emulator.version, exc_info=error)
             return
-        self._overtaken = result.superseded
-        if result.superseded:  # a file changed again while the new version started: build what is there next
+        if result.superseded:  # a file changed again before the new version could serve: build what is there next
+            self._overtaken = True
             self._changes.put_nowait(set())
             return
         recovered, self._failed = self._failed, False
