@@ -315,7 +315,8 @@ async def test_a_storm_of_config_saves_changing_bindings_leaves_no_store_open(pr
             assert time.monotonic() < deadline, terminal.lines
         await until(lambda: len(worker_children()) == before[0], what="retired versions to stop")
         after = (len(worker_children()), len(os.listdir("/proc/self/fd")), len(os.listdir("/proc/self/task")))
-        assert after[0] == before[0] and after[1] <= before[1] + 1 and after[2] <= before[2], (before, after)
+        # A little slack: anyio keeps the watcher's idle threads for 10 s (stores left open cost 4 fds and a thread).
+        assert after[0] == before[0] and after[1] <= before[1] + 2 and after[2] <= before[2] + 2, (before, after)
         assert watcher.reloads > 1
 
 
