@@ -1,6 +1,7 @@
 """Hot reload figures for `outbound dev`: how soon a save is served, and what a stream of reloads costs.
 
     .venv/bin/python bench/reload.py [--saves 30] [--interval 1.0] [--seconds 6] [--connections 8] [--reload-every 1,3]
+                                     [--storm 30x0.1]
 
 One `outbound dev` (explicit capture) serves a copy of fixtures/handlers/reload. Printed:
 
@@ -12,7 +13,11 @@ One `outbound dev` (explicit capture) serves a copy of fixtures/handlers/reload.
   handler through the explicit proxy: without reloads (the baseline), then while a save lands every N s for each
   N of --reload-every; with the ratio to the baseline and the requests that failed (there should be none).
   Each reload boots replacement spare workers (~0.35 s of CPU each, one per worker): that, not the switch, is
-  what a stream of reloads costs.
+  what a stream of reloads costs;
+- a storm (--storm NxGAP: N saves GAP s apart, faster than reloads) while the connections ask the Worker's fetch:
+  from the last save to the first answer of the last version, the reloads the terminal showed, and the JS worker
+  processes and RSS (the emulator's, the workers' together) before, at the peak, and 3 s after the last version
+  served (retired versions have stopped by then).
 """
 
 from __future__ import annotations
@@ -127,6 +132,71 @@ async def saving(dev: Dev, every: float, stop: asyncio.Event) -> int:
     return saves
 
 
+@dataclass(frozen=True)
+class Footprint:
+    workers: int
+    emulator_mib: float
+    workers_mib: float
+
+    @classmethod
+    def of(cls, pid: int) -> Footprint:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        workers = [int(c) for c in children if b"runtime.worker" in _read(f"/proc/{c}/cmdline")]
+        return cls(len(workers), _rss_mib(pid), sum(map(_rss_mib, workers)))
+
+    def __str__(self) -> str:
+        return f"{self.workers} workers, RSS {self.emulator_mib:.0f} + {self.workers_mib:.0f} MiB"
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return b""
+
+
+def _rss_mib(pid: int) -> float:
+    lines = _read(f"/proc/{pid}/status").decode().splitlines()
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)
+
+
+async def storm(dev: Dev, saves: int, gap: float, connections: int) -> None:
+    pid = dev.process.pid
+    before, peak = Footprint.of(pid), Footprint.of(pid)
+    shown = len(dev.reload_times_ms())
+    stop = asyncio.Event()
+    last = "storm-last"
+    served = asyncio.Event()
+
+    async def client() -> None:
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set():
+                async with session.get(dev.info["worker"]) as response:
+                    if (await response.text()).startswith(f"{last} "):
+                        served.set()
+
+    clients = [asyncio.create_task(client()) for _ in range(connections)]
+    for n in range(saves):
+        dev.save(f"storm{n}")
+        await asyncio.sleep(gap)
+        peak = max(peak, Footprint.of(pid), key=lambda footprint: footprint.workers)
+    dev.save(last)
+    saved = time.perf_counter()
+    while not served.is_set():
+        await asyncio.sleep(0.005)
+        peak = max(peak, Footprint.of(pid), key=lambda footprint: footprint.workers)
+    latency_ms = (time.perf_counter() - saved) * 1000
+    await asyncio.sleep(3)
+    stop.set()
+    await asyncio.gather(*clients)
+    reloads = len(dev.reload_times_ms()) - shown
+    print(f"storm of {saves} saves {gap:g} s apart, {connections} connections asking the Worker's fetch")
+    print(f"  last save → served   {latency_ms:.0f} ms ({reloads} reloads shown)")
+    print(f"  before               {before}")
+    print(f"  peak                 {peak}")
+    print(f"  3 s after            {Footprint.of(pid)}")
+
+
 def p90(samples: list[float]) -> float:
     return sorted(samples)[max(0, round(len(samples) * 0.9) - 1)]
 
@@ -138,6 +208,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--reload-every", default="1,3", help="seconds between saves, comma-separated")
+    parser.add_argument("--storm", default="30x0.1", help="NxGAP: N saves GAP seconds apart (0x0: none)")
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="outbound-bench-reload-"))
     dev = await start_dev(folder)
@@ -178,6 +249,14 @@ async def main() -> None:
                 saves = await saver
                 rate = answered / options.seconds
                 print(f"{'':28}{f'every {every:g} s':>12}{saves:9}{rate:8.0f}{failed:8}{rate / baseline:11.2f}")
+
+        count, gap = options.storm.split("x")
+        if int(count):
+            print()
+            settled = time.monotonic() + 10
+            while Footprint.of(dev.process.pid).workers > 4 and time.monotonic() < settled:  # 2 serving, 2 spare
+                await asyncio.sleep(0.1)  # the versions the rows above replaced stop
+            await storm(dev, int(count), float(gap), options.connections)
     finally:
         dev.process.send_signal(2)
         await dev.process.wait()

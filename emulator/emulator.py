@@ -43,7 +43,7 @@ from emulator.config import WorkerConfig, resolve_config
 from emulator.egress import Egress, RequestTag
 from emulator.errors import UserError
 from emulator.reflection import Reflections
-from emulator.reload import Reloaded, ReloadError, build_failed, restart_notes, threw
+from emulator.reload import Reloaded, ReloadError, Stamps, build_failed, gone, restart_notes, stamps, threw
 from emulator.runtime.bridge import BUNDLE_FILENAME
 from emulator.runtime.bundle import BuildError, Bundle, build_handler, build_runtime
 from emulator.runtime.env import BindingHost, binding_specs, build_env, durable_object_bindings, js_bindings
@@ -259,25 +259,51 @@ class Emulator:
         The new version is started completely first (config, bundle, bindings, JS workers, class checks); then
         new requests go to it while the previous one finishes what it has in flight, streaming bodies
         included, and stops. Sandboxes keep their runtime overrides. If the new version cannot start, raises
-        ``ReloadError`` naming the file, line and column, and the previous one keeps serving.
+        ``ReloadError`` naming the file, line and column, and the previous one keeps serving. If a file it was
+        built from changes again before it could serve, it is discarded and ``Reloaded.superseded`` says to
+        reload again.
         """
         async with self._reloading:
             started = time.perf_counter()
             current = self._current()
             self.prepare_reloads()
             number = current.number + 1
+            missing = gone(current.config, current.number)
+            if missing is not None:  # say so, rather than "pass a wrangler config file" (what the CLI says)
+                raise missing
+            before = stamps(self.watched_files())  # the files as the build is about to read them
+
+            def overtaken() -> Reloaded:  # a file it read changed again: discarded, reload again
+                return Reloaded(current.number, _ms(started), tuple(self.warnings), superseded=True)
+
             try:
                 where = current.config.path or current.config.main
                 config = resolve_config(where, cwd=current.config.root, env=current.config.env)
                 bundle = await build_handler(config.main, config.root, self._version_folder(number))
             except BuildError as error:
+                if stamps(before) != before:  # it may have read a save half-written: no error for that
+                    return overtaken()
                 raise build_failed(error, current.number) from None
             except UserError as error:  # ConfigError (it names the file and key), ToolchainError
+                if stamps(before) != before:
+                    return overtaken()
                 raise ReloadError(str(error), location=None, serving=current.number) from None
             if config == current.config and bundle.path.read_bytes() == current.bundle.path.read_bytes():
                 shutil.rmtree(bundle.path.parent, ignore_errors=True)  # a save that changed nothing
                 return Reloaded(current.number, _ms(started), tuple(self.warnings), unchanged=True)
-            version = await self._switch_to(config, number, bundle, current)
+            read = stamps({*bundle.inputs, *config.watch_paths()})
+            read.update((path, stamp) for path, stamp in before.items() if path in read)
+            if stamps(read) != read:  # changed while it built: start nothing that cannot serve
+                shutil.rmtree(bundle.path.parent, ignore_errors=True)
+                return overtaken()
+            try:
+                version = await self._switch_to(config, number, bundle, current, read)
+            except ReloadError:
+                if stamps(read) != read:  # the module threw on a save half-written, or the next one fixes it
+                    return overtaken()
+                raise
+            if version is None:
+                return overtaken()
             _learn_secrets(self.redactor, config)
             self.warnings = []
             for warning in version.warnings:
@@ -285,11 +311,20 @@ class Emulator:
             notes = restart_notes(current.config, config)
             return Reloaded(version.number, _ms(started), tuple(version.warnings), notes)
 
-    async def _switch_to(self, config: WorkerConfig, number: int, bundle: Bundle, current: Version) -> Version:
+    async def _switch_to(
+        self, config: WorkerConfig, number: int, bundle: Bundle, current: Version, read: Stamps
+    ) -> Version | None:
+        """Start the new version and serve it; None if a file it was built from (``read``: as the build read
+        them) changed while it started: a save still being written, or the next save of a storm. The next
+        reload builds what is there then, so a build that read a file half-written does not serve once the rest
+        of the file has landed."""
         entry = _display(config.main, config.root)
         stacks = _stacks(bundle, config)
         try:
             version = await self._start_version(config, number, bundle, current)
+            if stamps(read) != read:
+                await version.close(self._alive())  # stores it shares with a running version stay open
+                return None
             classes = version.classes
 
             def commit() -> None:  # the instant of the switch: nothing awaits between the registry's and ours

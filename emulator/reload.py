@@ -8,12 +8,16 @@ frame, whatever failed:
 - the module threw while it loaded, or a Container class's constructor threw: the innermost frame of the
   user's code, mapped through the source map, and the source around it;
 - the config (wrangler.jsonc/.toml, .dev.vars) is invalid: ``ConfigError`` names the file and key already;
+- the config file (or, without one, the entry) is gone, or the whole project folder: ``gone`` says which and
+  that the version serving stays until it is back (``watch.py`` reloads when it reappears);
 - a config change that only a restart applies is not an error: ``restart_notes`` says what stays as it was.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from emulator.config import WorkerConfig
 from emulator.errors import UserError
@@ -30,6 +34,9 @@ class Reloaded:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # config changes a running emulator cannot apply (restart_notes)
     unchanged: bool = False
+    # A file the build read changed again before the new version could serve: it was discarded (it may have
+    # read a file half-written) and ``version`` still serves; reload again.
+    superseded: bool = False
 
 
 class ReloadError(UserError):
@@ -66,6 +73,39 @@ def threw(what: str, error: dict[str, str], stacks: StackMapper, entry: str, ser
     location = stacks.innermost(stack)
     problem = f"{error.get('name', 'Error')}: {error.get('message', '')} ({what})"
     return ReloadError(problem, location=location or entry, frame=stacks.code_frame(stack), serving=serving)
+
+
+def gone(config: WorkerConfig, serving: int) -> ReloadError | None:
+    """The file the serving version was loaded from (the wrangler config, else the entry) or its project folder
+    is no longer there: deleted, or moved away by a branch switch or a rename. None if it is there."""
+    path = config.path or config.main
+    if path.is_file():
+        return None
+    if not config.root.is_dir():
+        problem = (
+            f"the project folder {config.root} is gone (deleted or renamed); outbound reloads when it is back, "
+            "or restart `outbound dev` where the project is now"
+        )
+    else:
+        shown = path.relative_to(config.root) if path.is_relative_to(config.root) else path
+        problem = f"{shown} was deleted or moved away; outbound reloads when it is back"
+    return ReloadError(problem, location=None, serving=serving)
+
+
+Stamps = dict[Path, tuple[int, int] | None]
+
+
+def stamps(paths: Iterable[Path]) -> Stamps:
+    """Each file's modification time and size (None: not there), to tell whether it changed since."""
+    found: Stamps = {}
+    for path in paths:
+        try:
+            status = path.stat()
+        except OSError:
+            found[path] = None
+        else:
+            found[path] = (status.st_mtime_ns, status.st_size)
+    return found
 
 
 def restart_notes(before: WorkerConfig, after: WorkerConfig) -> tuple[str, ...]:
