@@ -244,6 +244,9 @@ class Egress:
             case HandlerTimeout():
                 status = 504
                 what = f"did not return a Response in time{at}; {failure}"
+            case WorkerLost(reason="restarting"):  # none was there to take it: "no JS worker is running …"
+                status = 503
+                what = f"could not run: {failure}"
             case WorkerLost():
                 status = 503
                 what = f"could not finish: its JS worker {failure}"

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 FIXTURE = ROOT / "fixtures" / "handlers" / "reload"
 CLIENTS = 4  # per path, each sending one request after the other
-SLOW_PARTS = 40  # 50 ms apart: the slow body takes 2 s, longer than a reload with cold spare workers
+SLOW_PARTS = 120  # 50 ms apart: the slow body takes 6 s, longer than a reload with cold spare workers on a busy machine
 
 
 @pytest.fixture
