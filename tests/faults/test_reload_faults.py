@@ -250,8 +250,21 @@ async def test_a_file_written_again_while_its_reload_starts_is_never_served_nor_
         assert await answer(emu) == b"v2 answer hello"
 
 
+_OTHERS: set[int] = set()  # JS workers of this process that the test did not start (a session fixture's)
+
+
+@pytest.fixture(autouse=True)
+def _others() -> None:  # autouse: set up before the test's own emulator starts
+    _OTHERS.clear()
+    _OTHERS.update(_js_worker_children())
+
+
 def worker_children() -> set[int]:
-    """This process's JS worker processes (an in-process emulator's: serving, spare and retiring)."""
+    """The JS worker processes of the emulator the test started (serving, spare and retiring)."""
+    return _js_worker_children() - _OTHERS
+
+
+def _js_worker_children() -> set[int]:
     pid = os.getpid()
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     found = set()
