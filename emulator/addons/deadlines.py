@@ -83,7 +83,7 @@ def raise_descriptor_limit() -> tuple[int, int]:
 class _Watch:
     """One client connection, as far as deadlines go."""
 
-    __slots__ = ("body_bytes", "body_since", "client", "first", "handler", "head_since", "tls", "writer")
+    __slots__ = ("body_bytes", "body_since", "client", "first", "handler", "head_since", "target", "tls", "writer")
 
     def __init__(self, client: connection.Client, handler: Any) -> None:
         self.client = client
@@ -94,6 +94,9 @@ class _Watch:
         self.body_since: float | None = None  # a buffered body is being read since
         self.body_bytes = 0
         self.tls = False  # TLS was intercepted: the bytes are encrypted, no 408 can be written
+        self.target = ""  # where a CONNECT (or, transparent, the captured connection) was going: host:port
+        if client.proxy_mode.type_name == "transparent" and client.sockname:
+            self.target = f"{client.sockname[0]}:{client.sockname[1]}"
 
 
 class _TimedReader:
@@ -157,6 +160,8 @@ class Deadlines:
     # -- heads -------------------------------------------------------------------------------------------
     def http_connect(self, flow: http.HTTPFlow) -> None:
         self._head_complete(flow.client_conn.id)  # what follows is the tunnel's first head (a ClientHello)
+        if (watch := self._watches.get(flow.client_conn.id)) is not None:
+            watch.target = f"{flow.request.host}:{flow.request.port}"
 
     def tls_clienthello(self, data: ClientHelloData) -> None:
         client_id = data.context.client.id
@@ -246,6 +251,8 @@ class Deadlines:
         )
         if sandbox is not None:
             method, url = _request_line(watch.first)
+            if not method and watch.target:  # TLS, or bytes that are no request line: the connection's target
+                method, url = "CONNECT", f"https://{watch.target}" if not plain else f"tcp://{watch.target}"
             self._audit.add_soon(
                 AuditRecord(
                     time=time.time() - waited,

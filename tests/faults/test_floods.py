@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import ssl
 import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -103,20 +104,33 @@ async def close_all(writers: list[asyncio.StreamWriter], pid: int, descriptors: 
 
 
 async def trickle(writer: asyncio.StreamWriter, reader: asyncio.StreamReader, data: bytes, every: float) -> bytes:
-    """Send ``data`` a byte every ``every`` seconds until the other side answers or closes; returns its answer."""
+    """Send ``data`` a byte every ``every`` seconds until the other side answers and closes; returns its answer.
+    Fails if the connection is still open a few seconds after the head deadline."""
     answer = asyncio.ensure_future(reader.read())
+    give_up = time.monotonic() + FAULT_CONNECTION_LIMITS.head_timeout_s + 3
     try:
         for byte in data:
             await asyncio.wait([answer], timeout=every)
-            if answer.done():
+            if answer.done() or time.monotonic() > give_up:
                 break
             writer.write(bytes([byte]))
             await writer.drain()
-        return await asyncio.wait_for(answer, 10)
     except ConnectionError:
-        return await asyncio.wait_for(answer, 10)
+        pass
     finally:
+        done, _ = await asyncio.wait([answer], timeout=max(0.5, give_up - time.monotonic()))
         writer.close()
+    assert done, "the slow client's connection is still open"
+    return answer.result()
+
+
+def client_hello() -> bytes:
+    """The first flight of a real TLS client (a ClientHello for anywhere.test)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="anywhere.test")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
 
 
 # -- 10,000 idle connections ----------------------------------------------------------------------------------
@@ -223,11 +237,19 @@ async def test_a_client_hello_sent_a_byte_at_a_time_is_cut_off(dev: FaultsDev, h
     )
     established = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert established.startswith(b"HTTP/1.1 200 ")
-    hello_start = bytes.fromhex("160301020001") + b"\x00" * 64  # a TLS record header, then a ClientHello's start
+    hello = client_hello()
+    writer.write(hello[:5])  # the TLS record header at once (one byte alone, mitmproxy refuses as not TLS)
     started = time.monotonic()
-    answer = await trickle(writer, reader, hello_start, every=0.5)
+    answer = await trickle(writer, reader, hello[5:], every=0.5)
     assert answer == b""  # inside TLS no 408 can be written in plain text: the connection is just closed
     assert time.monotonic() - started < FAULT_CONNECTION_LIMITS.head_timeout_s + 2
+    (record,) = await dev.records("slow-hello", 1)
+    assert (record["method"], record["url"], record["step"], record["status"]) == (
+        "CONNECT",
+        "https://anywhere.test:443",
+        HEAD_TIMEOUT_STEP,
+        None,
+    )
     assert healthy.statuses and not healthy.failures
 
 
