@@ -80,7 +80,12 @@ async def open_idle(
     partial: list[asyncio.StreamReader] = []
 
     async def one(n: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 15)
+        except TimeoutError:
+            raise AssertionError(
+                f"connection {n + 1} was not accepted within 15 s: the emulator stopped accepting (out of descriptors?)"
+            ) from None
         writers.append(writer)
         if n % partial_every == 0:
             writer.write(b"GET http://anywhere.test/ HTTP/1.1\r\nHost: anywh")
