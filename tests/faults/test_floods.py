@@ -93,7 +93,11 @@ async def open_idle(
 
     for start in range(0, count, 100):
         await asyncio.gather(*(one(n) for n in range(start, min(start + 100, count))))
+        waiting_since = time.monotonic()
         while listen_queue(port) > 50:
+            assert time.monotonic() - waiting_since < 15, (
+                f"the emulator stopped accepting after {start + 100} connections"
+            )
             await asyncio.sleep(0.005)
     return writers, partial
 
