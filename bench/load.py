@@ -179,15 +179,12 @@ def client_process(
     seconds: float,
     done: Synchronized[int],
     results: multiprocessing.Queue[ClientResult],
-    keep_latencies: bool,
 ) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     result = asyncio.run(_client(routes, ready, go, seconds, done))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.cpu_s = usage.ru_utime + usage.ru_stime
-    if not keep_latencies:
-        result.latencies = []
     result.errors = result.errors[:20] + ([f"… and {len(result.errors) - 20} more"] if len(result.errors) > 20 else [])
     results.put(result)
 
@@ -290,7 +287,7 @@ async def run_load(
     processes = [
         context.Process(
             target=client_process,
-            args=(share, ready, go, seconds, done, results, every is None),
+            args=(share, ready, go, seconds, done, results),
             name=f"load-client-{n}",
         )
         for n, share in enumerate(shares)
