@@ -203,10 +203,10 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its child processes (the emulator's JS workers)."""
+def rss_mib(pid: int, children: bool = True) -> float:
+    """Resident memory of ``pid`` and (``children``) its child processes (the emulator's JS workers)."""
     total = 0
-    for member in tree(pid):
+    for member in tree(pid) if children else [pid]:
         with contextlib.suppress(OSError):
             total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * _PAGE
     return total / 2**20
@@ -229,9 +229,10 @@ class Figures:
     errors: list[str]
     p50_ms: float
     p99_ms: float
-    rss_start: float
+    rss_start: float  # the proxy and its children (JS workers, spares)
     rss_peak: float
     rss_end: float
+    main_rss: tuple[float, float, float]  # the proxy process alone: start, peak, end
     proxy_cpu: float  # cores used, on average
     client_cpu: float
 
@@ -245,7 +246,7 @@ class Sampler:
 
     def __init__(self, pid: int, done: Synchronized[int] | None = None, every: float | None = None) -> None:
         self.pid = pid
-        self.peak = 0.0
+        self.peak = self.main_peak = 0.0
         self._done = done
         self._every = every
         self._task: asyncio.Task[None] | None = None
@@ -255,19 +256,20 @@ class Sampler:
         last_done = 0
         while True:
             await asyncio.sleep(SAMPLE_S)
-            now, rss = time.monotonic(), rss_mib(self.pid)
-            self.peak = max(self.peak, rss)
+            now, rss, main = time.monotonic(), rss_mib(self.pid), rss_mib(self.pid, children=False)
+            self.peak, self.main_peak = max(self.peak, rss), max(self.main_peak, main)
             if self._every is not None and self._done is not None and now - last_line >= self._every:
                 done = self._done.value
                 print(
-                    f"{(now - started) / 60:6.1f} min  RSS {rss:7.1f} MiB (peak {self.peak:7.1f})  "
+                    f"{(now - started) / 60:6.1f} min  RSS {rss:7.1f} MiB (peak {self.peak:7.1f}; the proxy "
+                    f"process alone {main:6.1f})  "
                     f"{(done - last_done) / (now - last_line):7.0f} req/s",
                     flush=True,
                 )
                 last_line, last_done = now, done
 
     def __enter__(self) -> Sampler:
-        self.peak = rss_mib(self.pid)
+        self.peak, self.main_peak = rss_mib(self.pid), rss_mib(self.pid, children=False)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="load-sampler")
         return self
 
@@ -292,7 +294,7 @@ async def run_load(
         )
         for n, share in enumerate(shares)
     ]
-    rss_start = rss_mib(pid)
+    rss_start, main_start = rss_mib(pid), rss_mib(pid, children=False)
     loop = asyncio.get_running_loop()
     with Sampler(pid, done, every) as sampler:
         for process in processes:
@@ -307,8 +309,8 @@ async def run_load(
         for process in processes:
             await loop.run_in_executor(None, process.join)
         await asyncio.sleep(2)  # the proxy lets the closed connections go
-        rss_end = rss_mib(pid)
-        peak = sampler.peak
+        rss_end, main_end = rss_mib(pid), rss_mib(pid, children=False)
+        peak, main_peak = sampler.peak, sampler.main_peak
     latencies = sorted(latency for result in collected for latency in result.latencies)
     return Figures(
         name=name,
@@ -320,6 +322,7 @@ async def run_load(
         rss_start=rss_start,
         rss_peak=max(peak, rss_end),
         rss_end=rss_end,
+        main_rss=(main_start, max(main_peak, main_end), main_end),
         proxy_cpu=proxy_cpu,
         client_cpu=sum(result.cpu_s for result in collected) / elapsed,
     )
@@ -372,6 +375,10 @@ def print_figures(rows: list[Figures], clients: int) -> None:
             f"{row.rss_start:11.0f}{row.rss_peak:8.0f}{row.rss_end:9.0f}"
             f"{row.proxy_cpu:10.2f}c{row.client_cpu:10.2f}c/{clients}"
         )
+    for row in rows:
+        if row.rss_start - row.main_rss[0] > 1:
+            start, peak, end = row.main_rss
+            print(f"{row.name} process alone (no JS workers): RSS {start:.0f} → peak {peak:.0f} → end {end:.0f} MiB")
     if len(rows) == 2:
         base, ours = rows
         print(
