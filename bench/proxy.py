@@ -222,11 +222,13 @@ async def start_emulator(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    for _ in range(400):
+    for _ in range(1200):  # 60 s: a loaded machine (bench/load.py runs it after a flood) boots workers slowly
         if (folder / "dev.json").exists():
             return process, json.loads((folder / "dev.json").read_text())
+        if process.returncode is not None:
+            break
         await asyncio.sleep(0.05)
-    raise RuntimeError("outbound dev did not start")
+    raise RuntimeError(f"outbound dev did not start (exit status {process.returncode})")
 
 
 async def control(info: dict[str, str], method: str, path: str, body: object = None) -> object:

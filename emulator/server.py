@@ -34,6 +34,7 @@ from mitmproxy.master import Master
 
 from emulator import statefolder
 from emulator.addons.audit import Audit
+from emulator.addons.deadlines import ConnectionLimits, Deadlines, raise_descriptor_limit
 from emulator.addons.dial import Dial
 from emulator.addons.identify import Credentials, Identify
 from emulator.addons.outbound import Outbound
@@ -89,9 +90,12 @@ class Server:
         explicit_port: int = 0,
         first_uid: int = 2_100_000,
         worker_address: WorkerAddress | None = None,
+        connection_limits: ConnectionLimits = ConnectionLimits(),
     ) -> None:
-        """``worker_address``: serve the Worker's default fetch there too, as ``wrangler dev`` does."""
+        """``worker_address``: serve the Worker's default fetch there too, as ``wrangler dev`` does.
+        ``connection_limits``: how long slow clients are waited for (addons/deadlines.py)."""
         self.emulator = emulator
+        self.connection_limits = connection_limits
         self._capture_wanted = capture
         self._explicit_port = explicit_port
         # Each sandbox's commands run as their own unprivileged uid/gid (no passwd entry needed): sandboxes
@@ -136,6 +140,8 @@ class Server:
         from emulator.control import ControlAPI  # noqa: PLC0415 - control imports this module's types
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        soft, _ = raise_descriptor_limit()
+        log.debug("open files limit: %d", soft)
         self._choose_capture()
         self.proxy_port = _free_port(socket.SOCK_STREAM)
         if self.capture == "namespace":
@@ -202,9 +208,14 @@ class Server:
         audit = Audit(emulator.audit, self.fake_ips.name)
         self._tls = Tls(connections, self._ca_for, audit)
         outbound = Outbound(connections, dial, self._streamed)
+        # After mitmproxy's next_layer, Tls's tls_clienthello and Outbound's requestheaders: it reads the layer,
+        # the TLS choice and whether the body streams (then the emulator holds none of it).
+        deadlines = Deadlines(self.connection_limits, emulator.audit, identify.sandbox)
         # Audit after Outbound (it reads the decision Outbound leaves on the flow) and before Dial (whose
         # client_disconnected forgets why a connection was refused).
-        master.addons.add(identify, Ports(connections, audit), self._tls, *mitmproxy_addons(), outbound, audit, dial)
+        master.addons.add(
+            identify, Ports(connections, audit), self._tls, *mitmproxy_addons(), outbound, deadlines, audit, dial
+        )
         tlsconfig = master.addons.get("tlsconfig")
         assert isinstance(tlsconfig, TlsConfig)
         tlsconfig.get_cert = self._tls.get_cert  # type: ignore[method-assign]

@@ -36,6 +36,7 @@ from mitmproxy import connection, http
 from mitmproxy.proxy import context, events, layer
 from mitmproxy.proxy.layers import TCPLayer
 
+from emulator.addons.deadlines import DEADLINE_KEY
 from emulator.addons.outbound import METADATA_KEY, ByteCounter, Pending
 from emulator.audit import AuditLog, AuditRecord, ConsoleLine
 from emulator.decide import Refuse, RunHandler, Step
@@ -91,6 +92,10 @@ class Audit:
         reason = flow.error.msg if flow.error is not None else "the request failed"
         if isinstance(pending, Pending) and isinstance(pending.decision, Refuse):
             reason = REFUSED  # Outbound killed the flow: say why, not "Connection killed."
+        if DEADLINE_KEY in flow.metadata:  # Deadlines closed the connection: its status (a 408) and why
+            status, reason = flow.metadata[DEADLINE_KEY]
+            self._record(flow, status, reason)
+            return
         self._record(flow, None, _own_words(reason))
 
     def _record(self, flow: http.HTTPFlow, status: int | None, error: str | None) -> None:

@@ -30,6 +30,7 @@ from emulator.shell import INHERITED_VARIABLES
 
 
 async def run_dev(args: argparse.Namespace) -> int:
+    from emulator.addons.deadlines import ConnectionLimits  # noqa: PLC0415 - mitmproxy loads only for this command
     from emulator.server import Server  # noqa: PLC0415 - mitmproxy loads only for this command
     from emulator.watch import Watcher  # noqa: PLC0415 - and watchfiles
 
@@ -56,7 +57,7 @@ async def run_dev(args: argparse.Namespace) -> int:
         worker = WorkerAddress(args.ip or config.dev_ip, args.port)
     async with (
         emulator,
-        Server(emulator, capture=args.capture, worker_address=worker) as server,
+        Server(emulator, capture=args.capture, worker_address=worker, connection_limits=ConnectionLimits()) as server,
         Watcher(emulator) if args.watch else contextlib.nullcontext(),
     ):
         watching = "reloading on changes" if args.watch else "not watching for changes"

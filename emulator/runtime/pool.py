@@ -656,6 +656,11 @@ class EnginePool:
         worker = await self._ready_worker()
         ident = self._ident()
         exchange = _Exchange(ident=ident, worker=worker, tag=tag, response_timeout_s=timeout_s)
+        if not worker.exchanges:
+            # An idle worker sends no BEAT, so its last one may be minutes old: the CPU clock starts with the
+            # work. Without this, a supervisor tick between this request and the worker's first frame killed a
+            # healthy worker (seen under a connection flood, when replies take longer than a tick).
+            worker.last_beat = time.monotonic()
         worker.exchanges[ident] = exchange
         self._remember(ident, tag)
         worker.requests += 1

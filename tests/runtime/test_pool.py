@@ -260,3 +260,25 @@ async def test_spares_started_with_other_options_are_not_adopted(tmp_path: Path)
             assert [spare.process.pid for spare in standby.ready] == spares
     finally:
         await standby.close()
+
+
+async def test_a_worker_idle_for_longer_than_the_cpu_limit_is_not_killed_for_a_slow_first_reply(
+    pool: EnginePool,
+) -> None:
+    # An idle worker sends no BEAT. Its first reply after an idle spell is held back here (SIGSTOP, as a busy
+    # machine or a flooded emulator would delay it) for less than the CPU limit: the worker did nothing wrong.
+    await wait_for_workers(pool, 2)
+    await asyncio.sleep(LIMITS.cpu_ms / 1000 + 0.2)  # idle past the CPU limit
+    workers = [w for w in pool.workers if not w.retiring]
+    for worker in workers:
+        assert worker.process is not None
+        os.kill(worker.process.pid, signal.SIGSTOP)
+    try:
+        answering = asyncio.create_task(answer(pool))
+        await asyncio.sleep(LIMITS.cpu_ms / 1000 / 2)  # several supervisor ticks, all under the limit
+    finally:
+        for worker in workers:
+            assert worker.process is not None
+            os.kill(worker.process.pid, signal.SIGCONT)
+    assert await answering == 200
+    assert all(not w.dead for w in workers), "a healthy worker was killed for a reply it had not had time to send"
