@@ -272,7 +272,10 @@ async def serve(fd: int) -> None:
     leakfix.install(loop)
     sock = socket.socket(fileno=fd)
     _, channel = await loop.create_unix_connection(Channel, sock=sock)
-    kind, _, payload = await channel.frames.get()
+    try:
+        kind, payload = await _next_frame(channel)
+    except ConnectionResetError:
+        return  # the emulator went away before it said anything: nothing to serve
     if kind is not Kind.INIT:
         raise RuntimeError(f"expected INIT from the emulator, got {kind.name}")
     options = json.loads(payload)
@@ -292,7 +295,10 @@ async def serve(fd: int) -> None:
     if "bundle" not in options:
         # A spare (runtime/standby.py): Python, pythonmonkey and the runtime are loaded ahead of need, so that a
         # reload waits only for its bundle to evaluate. The rest of the options come when a pool adopts it.
-        kind, _, payload = await channel.frames.get()
+        try:
+            kind, payload = await _next_frame(channel)
+        except ConnectionResetError:
+            return  # a spare the emulator never adopted: it stopped, or was killed before it could say so
         if kind is not Kind.LOAD:
             raise RuntimeError(f"expected LOAD from the emulator, got {kind.name}")
         options.update(json.loads(payload))
@@ -336,6 +342,19 @@ async def serve(fd: int) -> None:
     finally:
         beat.cancel()
         await host.fetcher.close()
+
+
+async def _next_frame(channel: Channel) -> tuple[Kind, bytes]:
+    """The next frame, or ConnectionResetError once the emulator's end is closed: a worker waiting for its
+    options when the emulator dies (before the kernel's parent-death signal was asked for, or a spare) must
+    end, not wait for ever."""
+    frame = asyncio.ensure_future(channel.frames.get())
+    await asyncio.wait([frame, channel.closed], return_when=asyncio.FIRST_COMPLETED)
+    if not frame.done():
+        frame.cancel()
+        raise ConnectionResetError("the emulator closed the worker's socket")
+    kind, _, payload = frame.result()
+    return kind, payload
 
 
 def _run_in_context(function: Any, ident: int, payload: bytes) -> None:

@@ -244,6 +244,21 @@ async def test_a_spare_that_died_is_replaced_by_a_worker_of_the_pools_own(tmp_pa
         await standby.close()
 
 
+async def test_a_spare_whose_emulator_went_away_ends(tmp_path: Path) -> None:
+    # The kernel's parent-death signal covers a killed emulator only once the worker has asked for it, early in
+    # its start; a spare started just before the kill, or one whose socket is closed, must end all the same.
+    runtime = await build_runtime(tmp_path)
+    standby = Standby({"runtime": str(runtime), "upstream": {}}, 1)
+    standby.fill()
+    try:
+        await ready_spares(standby, 1)
+        [spare] = standby.ready
+        spare.socket.close()  # what the worker sees of an emulator killed with SIGKILL
+        assert await asyncio.wait_for(spare.process.wait(), 10) == 0
+    finally:
+        await standby.close()
+
+
 async def test_spares_started_with_other_options_are_not_adopted(tmp_path: Path) -> None:
     runtime = await build_runtime(tmp_path)
     bundle = await build_handler(RELOAD, RELOAD.parent, tmp_path)
