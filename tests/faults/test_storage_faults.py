@@ -25,6 +25,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -517,6 +518,35 @@ def owned(owner: str) -> tuple[list[str], bool]:
     )
 
 
+async def outliving(pids: list[int], wait_s: float = 10) -> list[str]:
+    """Those of ``pids`` still running after up to ``wait_s`` (a zombie is dead: it holds no memory or port,
+    and reaping an orphan is init's business), described."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        running = [describe(pid) for pid in pids if _running(pid)]
+        if not running or time.monotonic() > deadline:
+            return running
+        await asyncio.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def describe(pid: int) -> str:
+    """A process as the failure message shows it: pid, state and command line."""
+    try:
+        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State"))
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} {state.split(':', 1)[1].strip()} {command[:120]}"
+
+
 def children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
@@ -586,7 +616,7 @@ async def test_kill_9_of_outbound_dev_mid_writes_loses_nothing_acknowledged_and_
                 assert_no_orphans(server.state / folder)
             if capture == "namespace":  # removed by the new emulator's start, as the owner's process is gone
                 assert owned(owner) == ([], False), f"the killed emulator's namespaces or table are left ({owner})"
-            assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "its JS workers outlived it"
+            assert not await outliving(workers), f"its JS workers outlived it: {await outliving(workers)}"
     finally:
         await server.stop()
 
