@@ -283,31 +283,19 @@ def _zlib_wrapped(head: bytes) -> bool:
     return head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
 
 
-class _BrotliDecoder:
-    def __init__(self) -> None:
-        self._decompressor = brotli.Decompressor()
+class _PieceDecoder:
+    """br and zstd: a decompressor that takes the body piece by piece and has nothing left at the end."""
+
+    def __init__(self, coding: str, decompress: Callable[[bytes], bytes], error: type[Exception]) -> None:
+        self._coding = coding
+        self._decompress = decompress
+        self._error = error
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         try:
-            piece: bytes = self._decompressor.process(data)
-        except brotli.error as error:
-            raise Unscreenable(f"the body is not valid br ({error})") from None
-        if piece:
-            yield piece
-
-    def finish(self) -> Iterator[bytes]:
-        return iter(())
-
-
-class _ZstdDecoder:
-    def __init__(self) -> None:
-        self._decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        try:
-            piece: bytes = self._decompressor.decompress(data)
-        except zstandard.ZstdError as error:
-            raise Unscreenable(f"the body is not valid zstd ({error})") from None
+            piece = self._decompress(data)
+        except self._error as error:
+            raise Unscreenable(f"the body is not valid {self._coding} ({error})") from None
         if piece:
             yield piece
 
@@ -350,9 +338,10 @@ class _Encoder:
 
 def _decoder(coding: str) -> _Coder:
     if coding == "br":
-        return _BrotliDecoder()
+        return _PieceDecoder("br", brotli.Decompressor().process, brotli.error)
     if coding == "zstd":
-        return _ZstdDecoder()
+        decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True)
+        return _PieceDecoder("zstd", decompressor.decompress, zstandard.ZstdError)
     return _ZlibDecoder(coding)
 
 
