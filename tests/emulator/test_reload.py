@@ -7,7 +7,6 @@ import asyncio
 import base64
 import logging
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -27,15 +26,12 @@ from emulator.reflection import mask
 from emulator.reload import ReloadError, restart_notes
 from emulator.state import StateStore
 from tests.support.gate import Gate
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "fixtures" / "handlers" / "reload"
-URL = "http://anywhere.test/"
+from tests.support.reloading import URL, answer, copy_project, edit, relabel
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(FIXTURE, tmp_path / "project"))
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
@@ -47,22 +43,6 @@ async def gate() -> AsyncIterator[Gate]:
 def load(project: Path, gate: Gate, **options: object) -> Emulator:
     options.setdefault("in_memory", True)
     return Emulator.load(project, workers=1, connect_to={"gate.test": gate.address}, **options)  # type: ignore[arg-type]
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} is not in {path}"
-    path.write_text(text.replace(old, new))
-
-
-def relabel(project: Path, label: str) -> None:
-    (project / "src" / "label.ts").write_text(f'export const LABEL = "{label}";\n')
-
-
-async def answer(emu: Emulator, sandbox_id: str, handler: str = "answer") -> bytes:
-    sandbox = emu.sandbox(sandbox_id)
-    await sandbox.set_outbound_handler(handler)
-    return (await sandbox.fetch(URL)).body
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10) -> None:

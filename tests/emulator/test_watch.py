@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,57 +12,18 @@ import pytest
 from emulator import Emulator
 from emulator.reflection import mask
 from emulator.watch import Watcher
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "fixtures" / "handlers" / "reload"
-URL = "http://anywhere.test/"
-
-
-class Terminal:
-    """What the watcher printed, and a way to wait for a line."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
-
-    async def shows(self, pattern: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [line for line in self.lines if re.fullmatch(pattern, line, re.DOTALL)]
-            if found:
-                return found[-1]
-            assert time.monotonic() < deadline, f"no line matches {pattern!r}; the terminal shows {self.lines}"
-            await asyncio.sleep(0.01)
+from tests.support.reloading import Terminal, answer, copy_project, edit, relabel, watching
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(FIXTURE, tmp_path / "project"))
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
 async def watched(project: Path) -> AsyncIterator[tuple[Emulator, Watcher, Terminal]]:
-    terminal = Terminal()
-    async with Emulator.load(project, in_memory=True, workers=1) as emu, Watcher(emu, terminal) as watcher:
-        yield emu, watcher, terminal
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} is not in {path}"
-    path.write_text(text.replace(old, new))
-
-
-def relabel(project: Path, label: str) -> None:
-    (project / "src" / "label.ts").write_text(f'export const LABEL = "{label}";\n')
-
-
-async def answer(emu: Emulator, handler: str = "answer") -> bytes:
-    sandbox = emu.sandbox("s1", cls="Agent")
-    await sandbox.set_outbound_handler(handler)
-    return (await sandbox.fetch(URL)).body
+    async with watching(project) as running:
+        yield running
 
 
 async def test_an_edit_to_an_imported_file_reloads(project: Path, watched: tuple[Emulator, Watcher, Terminal]) -> None:
@@ -94,7 +53,7 @@ async def test_a_new_import_is_watched_from_the_reload_that_added_it(
 
     extra.write_text('export const EXTRA = "x2";\n')  # in a folder the first build did not read
     await terminal.shows(r"outbound: v3 serving .*")
-    assert await answer(emu, "other") == b"v1 other x2"
+    assert await answer(emu, handler="other") == b"v1 other x2"
 
 
 async def test_a_broken_import_recovers_when_the_file_it_names_appears(
@@ -114,7 +73,7 @@ async def test_a_broken_import_recovers_when_the_file_it_names_appears(
 
     (project / "src" / "extra.ts").write_text('export const EXTRA = "found";\n')  # no good build read it yet
     await terminal.shows(r"outbound: v2 serving .*")
-    assert await answer(emu, "other") == b"v1 other found"
+    assert await answer(emu, handler="other") == b"v1 other found"
 
 
 async def test_undoing_a_broken_edit_says_which_version_serves(

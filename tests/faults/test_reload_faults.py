@@ -23,13 +23,11 @@ import pytest
 from emulator import Emulator
 from emulator.reflection import mask
 from emulator.watch import Watcher
-from tests.e2e.conftest import ROOT, traversable_folder
-from tests.emulator.test_watch import Terminal
+from tests.e2e.conftest import traversable_folder
 from tests.faults.conftest import FaultsDev
+from tests.support.reloading import FIXTURE, URL, Terminal, answer, copy_project, watching
 from tests.support.upstream import LocalInternet
 
-FIXTURE = ROOT / "fixtures" / "handlers" / "reload"
-URL = "http://anywhere.test/"
 SETTLE_S = 0.3  # longer than the watcher's quiet period: a second reload would have started by then
 STORM_SAVES = 30  # saves of src/label.ts …
 STORM_GAP_S = 0.1  # … this far apart: 3 s of saving, faster than a reload with cold spare workers
@@ -39,20 +37,13 @@ WORKER_CLIENTS = 2  # each asking the Worker's fetch
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(FIXTURE, tmp_path / "project"))
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
 async def watched(project: Path) -> AsyncIterator[tuple[Emulator, Watcher, Terminal]]:
-    terminal = Terminal()
-    async with Emulator.load(project, in_memory=True, workers=1) as emu, Watcher(emu, terminal) as watcher:
-        yield emu, watcher, terminal
-
-
-async def answer(emu: Emulator) -> bytes:
-    sandbox = emu.sandbox("s1", cls="Agent")
-    await sandbox.set_outbound_handler("answer")
-    return (await sandbox.fetch(URL)).body
+    async with watching(project) as running:
+        yield running
 
 
 def errors(terminal: Terminal) -> list[str]:
@@ -367,7 +358,7 @@ class Resources:
 
 @pytest.fixture
 async def storm_dev(tmp_path: Path) -> AsyncIterator[StormDev]:
-    project = Path(shutil.copytree(FIXTURE, tmp_path / "project"))
+    project = copy_project(tmp_path)
     (tmp_path / "internet").mkdir()
     async with LocalInternet(tmp_path / "internet") as internet:
         server = StormDev(project, traversable_folder("reload-storm"), internet, "explicit")
